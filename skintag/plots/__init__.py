@@ -1,0 +1,1 @@
+"""plotly figure builders (no streamlit calls): one module per page."""
