@@ -13,9 +13,11 @@ st.set_page_config(page_title="SkinTag", page_icon="🩺", layout="wide")
 HERE = Path(__file__).resolve().parent
 # (file, title, icon) — a page appears once its file exists.
 PAGES = [
+    ("pages/home.py", "Overview", "🏠"),
     ("pages/triage.py", "Clinician Triage", "🩺"),
     ("pages/fairness_audit.py", "Fairness Audit", "⚖️"),
     ("pages/dataset_explorer.py", "Dataset Explorer", "🗂️"),
+    ("pages/model_card.py", "Model Card", "📄"),
 ]
 
 settings = get_settings()

@@ -15,9 +15,8 @@ DISCLAIMER = (
 )
 
 
-@st.cache_resource
 def get_settings() -> Settings:
-    """Settings are read from the environment once per server process."""
+    """Settings from the environment (cheap; read per run so a changed environment is honoured)."""
     return Settings.from_env()
 
 

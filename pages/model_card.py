@@ -1,0 +1,22 @@
+"""Model card of the loaded bundle, rendered from the bundle's generated model_card.md."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from skintag.ui.common import get_settings
+
+settings = get_settings()
+st.title("Model card")
+card = settings.model_dir / "model_card.md"
+if not card.is_file():
+    st.error(f"No model card at `{card}`: the model bundle is missing or incomplete.")
+else:
+    text = card.read_text(encoding="utf-8")
+    if text.startswith("---"):
+        # YAML front matter is metadata; show it folded, the body as markdown.
+        _, front, body = text.split("---", 2)
+        with st.expander("Card metadata"):
+            st.code(front.strip(), language="yaml")
+        text = body
+    st.markdown(text)
