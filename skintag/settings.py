@@ -52,7 +52,7 @@ class Settings:
     shap_max_evals: int = 300
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """Build settings from ``SKINTAG_*`` environment variables, falling back to the defaults."""
         env = os.environ
         return cls(
