@@ -1,0 +1,666 @@
+"""Image intake: decode an upload into an RGB picture, refuse what cannot be trusted, and grade its quality.
+
+This module owns everything between "bytes from a user" and "a PIL RGB image the model may see":
+
+* :func:`decode_image` accepts JPEG, PNG, WebP, HEIC/HEIF (through pillow-heif), AVIF, TIFF, BMP and single-frame GIF,
+  applies the EXIF orientation, converts every colour mode to RGB, downscales large photos, and refuses empty files,
+  non-images, truncated/corrupt files, oversize files, decompression bombs and animations with a
+  :class:`~skintag.errors.BadImageError` whose ``reason`` is machine-readable and whose message says what to do.
+  Nothing is ever written to disk.
+* :func:`quality_report` measures size, sharpness, brightness and contrast and grades each pass / warn / reject.
+* :func:`ita_degrees` / :func:`ita_category` estimate skin tone as the individual typology angle (ITA) from CIELAB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from skintag.errors import BadImageError
+
+MiB = 1024 * 1024
+DEFAULT_MAX_BYTES = 20 * MiB
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_SIDE = 2048
+
+#: Pillow formats decode_image opens. Anything else (EPS, PSD, PDF, ...) is refused before a decoder runs,
+#: which keeps rarely used and riskier decoders (EPS shells out to Ghostscript) away from uploads.
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF")
+#: Formats in which more than one frame means an animation (refused) rather than extra pictures of one photo.
+_ANIMATION_FORMATS = {"GIF", "PNG", "WEBP", "TIFF"}
+
+_HINT_FORMATS = "Upload a still photo as JPEG, PNG, WebP or HEIC."
+
+# Leading bytes of the formats we accept: a file that starts like one of them but cannot be decoded is reported as
+# truncated/corrupt rather than "not an image".
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"WEBP", 8, "WEBP"),
+    (b"ftyp", 4, "HEIF/AVIF"),
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+    (b"BM", 0, "BMP"),
+)
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    """Register pillow-heif's opener once (primary image only: no thumbnails, depth or auxiliary images)."""
+    global _heif_registered
+    if _heif_registered:
+        return
+    import pillow_heif
+
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    _heif_registered = True
+
+
+def _sniff(data: bytes) -> str | None:
+    for magic, offset, name in _MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An accepted upload, ready for quality checks and the model.
+
+    Attributes
+    ----------
+    image : the picture as a PIL image in mode ``"RGB"``, upright, with its longer side at most ``max_side``.
+    format : the container format Pillow detected (``"JPEG"``, ``"PNG"``, ``"WEBP"``, ``"HEIF"``, ``"MPO"`` for
+        camera JPEGs carrying a multi-picture index, ...).
+    original_mode : Pillow's mode of the stored pixels (``"RGBA"``, ``"I;16"``, ``"CMYK"``, ...).
+    original_size : ``(width, height)`` as stored in the file, before orientation and any downscaling.
+    exif_transposed : True when an EXIF orientation other than "normal" was applied.
+    downscaled : True when the picture was reduced to fit ``max_side`` (JPEGs may also be decoded at reduced scale).
+    n_bytes : size of the uploaded file.
+    sha256 : hex SHA-256 of the uploaded bytes (use it in cache keys).
+    alpha_composited : True when transparency was flattened onto white.
+    """
+
+    image: Image.Image
+    format: str
+    original_mode: str
+    original_size: tuple[int, int]
+    exif_transposed: bool
+    downscaled: bool
+    n_bytes: int
+    sha256: str
+    alpha_composited: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+    def describe(self) -> dict[str, object]:
+        """JSON-friendly metadata (everything except the pixels)."""
+        return {
+            "format": self.format,
+            "original_mode": self.original_mode,
+            "original_size": list(self.original_size),
+            "size": list(self.image.size),
+            "exif_transposed": self.exif_transposed,
+            "downscaled": self.downscaled,
+            "alpha_composited": self.alpha_composited,
+            "n_bytes": self.n_bytes,
+            "sha256": self.sha256,
+        }
+
+
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
+
+
+def _read_source(data: ImageSource, max_bytes: int) -> tuple[bytes, str]:
+    """Return (bytes, label) from bytes, a path or a binary file object, refusing oversize input before reading it."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data), "upload"
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise BadImageError(f"Cannot read image file {path}: {exc.strerror or exc}.", reason="not_found") from exc
+        if size > max_bytes:
+            raise BadImageError(_too_large_msg(size, max_bytes, str(path)), reason="too_large")
+        return path.read_bytes(), str(path)
+    if hasattr(data, "getvalue"):  # io.BytesIO, Streamlit's UploadedFile
+        return bytes(data.getvalue()), str(getattr(data, "name", "upload"))
+    if hasattr(data, "read"):
+        raw = data.read(max_bytes + 1)
+        return bytes(raw), str(getattr(data, "name", "upload"))
+    raise TypeError(f"decode_image expects bytes, a path or a binary file object, not {type(data).__name__}")
+
+
+def _too_large_msg(n: int, max_bytes: int, label: str) -> str:
+    return (
+        f"The file {label} is {n / MiB:.1f} MiB, above the {max_bytes / MiB:.0f} MiB limit. "
+        "Export or resend the photo at a lower resolution (a few megapixels is plenty) and try again."
+    )
+
+
+def _to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Scale a single-channel integer/float array to uint8 without clipping its range away.
+
+    16-bit data (``I;16*``, or ``I`` holding values up to 65535) is scaled by 255/65535 so that full-range 16-bit
+    white stays white; 32-bit integer data beyond 16 bits and float data outside [0, 1] are min-max stretched.
+    """
+    a = arr.astype(np.float64)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if mode.startswith("I;16"):
+        scaled = a * (255.0 / 65535.0)
+    elif mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scaled = a * 255.0
+    elif lo >= 0.0 and hi <= 255.0:
+        scaled = a
+    elif mode != "F" and lo >= 0.0 and hi <= 65535.0:
+        scaled = a * (255.0 / 65535.0)
+    else:
+        scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _flatten_alpha(im: Image.Image) -> Image.Image:
+    rgba = im.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _to_rgb(im: Image.Image) -> tuple[Image.Image, bool]:
+    """Convert any Pillow mode to RGB. Returns (image, alpha_composited).
+
+    Transparency (RGBA, LA, PA, P or L with a transparent colour) is composited onto **white**: phone apps and PAD-UFES-20
+    export lesion photos as RGBA with (almost always) opaque alpha, and a cut-out lesion on white is closer to how a
+    clinician would view it than on black, which would read as a dark lesion border to the model.
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im, False
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
+        return _flatten_alpha(im), True
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        gray = _to_8bit(np.asarray(im), mode)
+        return Image.fromarray(gray).convert("RGB"), False
+    # P, L, 1, CMYK (Pillow honours the Adobe inverted-CMYK marker when decoding), YCbCr, HSV...
+    try:
+        return im.convert("RGB"), False
+    except ValueError as exc:
+        raise BadImageError(
+            f"The image uses the colour mode {mode!r}, which cannot be converted to RGB. {_HINT_FORMATS}",
+            reason="not_image",
+        ) from exc
+
+
+def _target_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    w, h = size
+    scale = max_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def decode_image(
+    data: ImageSource,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> DecodedImage:
+    """Decode an uploaded photo into an upright RGB image, or refuse it with a reason.
+
+    Parameters
+    ----------
+    data : the file's bytes, a path to it, or a binary file object (e.g. Streamlit's ``UploadedFile``).
+    max_bytes : files larger than this are refused (``reason="too_large"``) before any decoding.
+    max_pixels : images declaring more pixels than this are refused as decompression bombs (``reason="bomb"``) before
+        their pixels are decoded. Pillow's own global guard (``Image.MAX_IMAGE_PIXELS``) applies as well.
+    max_side : the returned image's longer side is at most this (aspect ratio kept; LANCZOS). Large JPEGs are decoded
+        directly at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling, Pillow's draft mode) when that still leaves at least
+        ``max_side`` pixels, which makes a 48-megapixel photo decode in a fraction of the time.
+
+    Returns
+    -------
+    DecodedImage with the RGB picture and what was done to it.
+
+    Raises
+    ------
+    BadImageError
+        ``reason`` is one of ``"empty"``, ``"not_image"`` (not an image or an unsupported format), ``"truncated"``
+        (a known format whose data is cut short or corrupt), ``"too_large"``, ``"bomb"``, ``"animated"`` or
+        ``"not_found"`` (a path that cannot be read).
+
+    Notes
+    -----
+    Policy on animations: a lesion photo must be a still. An animated GIF, animated PNG (APNG), animated WebP or a
+    multi-page TIFF is refused (``"animated"``) rather than silently reduced to its first frame, because nothing says
+    the first frame shows the lesion. HEIF containers holding several top-level images (bursts) and camera JPEGs with a
+    multi-picture index (MPO) are accepted: their primary image is the photo the camera shows, and it is the one used.
+
+    EXIF orientation is applied with :func:`PIL.ImageOps.exif_transpose`; HEIF rotation is applied by libheif.
+    The input is only ever held in memory.
+    """
+    raw, label = _read_source(data, max_bytes)
+    n = len(raw)
+    if n == 0:
+        raise BadImageError(f"The file {label} is empty (0 bytes). Choose the photo again; {_HINT_FORMATS}", reason="empty")
+    if n > max_bytes:
+        raise BadImageError(_too_large_msg(n, max_bytes, label), reason="too_large")
+    digest = hashlib.sha256(raw).hexdigest()
+    sniffed = _sniff(raw)
+    _register_heif()
+
+    try:
+        im = Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise BadImageError(_bomb_msg(label, str(exc)), reason="bomb") from exc
+    except UnidentifiedImageError as exc:
+        if sniffed is not None:
+            raise BadImageError(
+                f"The file {label} starts like a {sniffed} image but its data cannot be read: it is truncated or "
+                f"corrupt. Send the original photo again.",
+                reason="truncated",
+            ) from exc
+        head = raw[:12]
+        raise BadImageError(
+            f"The file {label} is not an image SkinTag can read (it starts with {head!r}). {_HINT_FORMATS}",
+            reason="not_image",
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        raise BadImageError(
+            f"The file {label} looks like an image but its header is corrupt ({exc}). Send the original photo again.",
+            reason="truncated",
+        ) from exc
+
+    with im:
+        fmt = str(im.format or sniffed or "unknown")
+        original_mode = im.mode
+        original_size = (int(im.size[0]), int(im.size[1]))
+        pixels = original_size[0] * original_size[1]
+        if pixels > max_pixels:
+            raise BadImageError(
+                _bomb_msg(label, f"it declares {original_size[0]}×{original_size[1]} = {pixels:,} pixels, more than "
+                                 f"the {max_pixels:,}-pixel limit"),
+                reason="bomb",
+            )
+        n_frames = int(getattr(im, "n_frames", 1) or 1)
+        if n_frames > 1 and fmt in _ANIMATION_FORMATS:
+            kind = "multi-page TIFF" if fmt == "TIFF" else f"animated {fmt}"
+            raise BadImageError(
+                f"The file {label} is an {kind} with {n_frames} frames. Lesion photos must be stills: export a single "
+                f"frame as JPEG or PNG, or take a photo, and upload that.",
+                reason="animated",
+            )
+
+        downscaled = False
+        if fmt in ("JPEG", "MPO") and max(original_size) > max_side:
+            want = _target_size(original_size, max_side)
+            if im.draft("RGB", want) is not None and im.size != original_size:
+                downscaled = True
+        try:
+            im.load()
+        except Image.DecompressionBombError as exc:
+            raise BadImageError(_bomb_msg(label, str(exc)), reason="bomb") from exc
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+            raise BadImageError(
+                f"The {fmt} file {label} is truncated or corrupt ({exc}); only part of the picture could be read. "
+                "Send the original photo again.",
+                reason="truncated",
+            ) from exc
+
+        orientation = _orientation(im)
+        transposed = False
+        if orientation not in (None, 1):
+            try:
+                im_t = ImageOps.exif_transpose(im)
+            except Exception:  # a broken EXIF block must not lose an otherwise good photo
+                im_t = im
+            transposed = im_t is not im and orientation in range(2, 9)
+            work = im_t
+        else:
+            work = im
+        rgb, composited = _to_rgb(work)
+        if max(rgb.size) > max_side:
+            rgb = rgb.resize(_target_size(rgb.size, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            downscaled = True
+        if rgb is im:
+            rgb = im.copy()
+    rgb.info.clear()
+    return DecodedImage(
+        image=rgb,
+        format=fmt,
+        original_mode=original_mode,
+        original_size=original_size,
+        exif_transposed=transposed,
+        downscaled=downscaled,
+        n_bytes=n,
+        sha256=digest,
+        alpha_composited=composited,
+    )
+
+
+
+def _orientation(im: Image.Image) -> int | None:
+    try:
+        value = im.getexif().get(ExifTags.Base.Orientation)
+    except Exception:
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def _bomb_msg(label: str, detail: str) -> str:
+    return (
+        f"The file {label} was refused as a possible decompression bomb: {detail.rstrip('.')}. No lesion photo needs that many "
+        "pixels; resend it at a normal camera resolution."
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Quality checks
+# ----------------------------------------------------------------------------------------------------------------------
+
+Verdict = Literal["pass", "warn", "reject"]
+_RANK: dict[str, int] = {"pass": 0, "warn": 1, "reject": 2}
+
+#: The blur and luminance measures are taken on a grayscale copy resized so that its longer side is this many
+#: pixels; the variance of the Laplacian then measures sharpness relative to the picture, not to the camera's pixel
+#: count (the same photo at 600 px and 4000 px scores alike).
+QUALITY_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """An acceptable interval ``[low, high]``; ``None`` leaves that side open."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def contains(self, value: float) -> bool:
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"{self.low:g}–{self.high:g}"
+        if self.low is not None:
+            return f"≥ {self.low:g}"
+        if self.high is not None:
+            return f"≤ {self.high:g}"
+        return "any"
+
+
+@dataclass(frozen=True)
+class QualityLimits:
+    """Limits of the quality checks. A value outside ``*_warn`` warns; outside ``*_reject`` rejects.
+
+    Defaults were calibrated on the real photos in ``../shared/data`` (60 HAM10000 dermoscopic JPEGs, 249 PAD-UFES-20
+    smartphone PNGs); see ``tests/test_images.py`` which re-measures them. Every real photo passes, and a copy blurred
+    with a Gaussian of σ = 1.5 % of its longer side, darkened to 15 % brightness or flattened to 5 % contrast is rejected.
+
+    The minimum side must suit the model: DermaMNIST images are 28 px, far below any sane default for a phone photo,
+    so use :meth:`for_model` with the bundle's ``image_size`` (it relaxes, never tightens, the minimum-side limits;
+    at ``image_size`` below 64 px the blur check is also relaxed, since such thumbnails carry no fine detail).
+    """
+
+    min_side_warn: float = 224
+    min_side_reject: float = 96
+    blur_warn: float = 4.0
+    blur_reject: float = 3.0
+    brightness_warn: tuple[float, float] = (60.0, 225.0)
+    brightness_reject: tuple[float, float] = (35.0, 245.0)
+    contrast_warn: float = 5.0
+    contrast_reject: float = 3.5
+
+    @classmethod
+    def for_model(cls, image_size: int, base: QualityLimits | None = None) -> QualityLimits:
+        """Limits for a model whose input is ``image_size`` pixels square."""
+        from dataclasses import replace
+
+        b = base or cls()
+        changes: dict[str, float] = {
+            "min_side_warn": min(b.min_side_warn, float(image_size)),
+            "min_side_reject": min(b.min_side_reject, float(max(1, image_size // 2))),
+        }
+        if image_size < 64:
+            changes |= {"blur_warn": 0.0, "blur_reject": 0.0}
+        return replace(b, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One measured quality criterion."""
+
+    name: str
+    value: float
+    warn_limit: Bounds
+    reject_limit: Bounds
+    verdict: Verdict
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "warn_limit": str(self.warn_limit),
+            "reject_limit": str(self.reject_limit),
+            "verdict": self.verdict,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """All quality checks of one image; ``verdict`` is the worst of them."""
+
+    checks: tuple[QualityCheck, ...]
+    verdict: Verdict = field(init=False)
+
+    def __post_init__(self) -> None:
+        worst = max((c.verdict for c in self.checks), key=_RANK.__getitem__, default="pass")
+        object.__setattr__(self, "verdict", worst)
+
+    def __getitem__(self, name: str) -> QualityCheck:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no quality check named {name!r}; have {[c.name for c in self.checks]}")
+
+    @property
+    def problems(self) -> list[QualityCheck]:
+        """Checks that did not pass, worst first."""
+        return sorted((c for c in self.checks if c.verdict != "pass"), key=lambda c: -_RANK[c.verdict])
+
+    @property
+    def messages(self) -> list[str]:
+        return [c.message for c in self.problems]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"verdict": self.verdict, "checks": [c.to_dict() for c in self.checks]}
+
+
+def _grade(name: str, value: float, warn: Bounds, reject: Bounds, texts: dict[str, str]) -> QualityCheck:
+    if not reject.contains(value):
+        verdict: Verdict = "reject"
+    elif not warn.contains(value):
+        verdict = "warn"
+    else:
+        verdict = "pass"
+    if verdict == "pass":
+        msg = texts["pass"]
+    else:
+        too_low = (warn.low is not None and value < warn.low) or (reject.low is not None and value < reject.low)
+        msg = texts["low" if too_low else "high"]
+        limit = reject if verdict == "reject" else warn
+        msg = f"{msg} (measured {value:.1f}; {'needed' if verdict == 'reject' else 'recommended'} {limit})."
+    return QualityCheck(name, float(value), warn, reject, verdict, msg)
+
+
+def quality_gray(image: Image.Image, side: int = QUALITY_SIDE) -> np.ndarray:
+    """Grayscale (ITU-R 601 luma, uint8) copy whose longer side is ``side`` pixels (INTER_AREA down, LINEAR up)."""
+    import cv2
+
+    gray = np.asarray(image.convert("L"))
+    h, w = gray.shape
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size != (w, h):
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return gray
+
+
+def laplacian_variance(image: Image.Image, side: int = QUALITY_SIDE) -> float:
+    """Variance of the 3×3 Laplacian (OpenCV) of the :func:`quality_gray` copy: low means blurred."""
+    import cv2
+
+    lap = cv2.Laplacian(quality_gray(image, side), cv2.CV_64F, ksize=1)
+    return float(lap.var())
+
+
+def quality_report(image: Image.Image, *, limits: QualityLimits | None = None) -> QualityReport:
+    """Grade an image's size, sharpness, brightness and contrast.
+
+    Parameters
+    ----------
+    image : an RGB image (as returned in :attr:`DecodedImage.image`).
+    limits : the limits; default :class:`QualityLimits` (use :meth:`QualityLimits.for_model` for a model bundle).
+
+    Returns
+    -------
+    QualityReport with four checks, each with the measured value, its warn and reject limits, a verdict and a message:
+
+    * ``min_side`` — the shorter side in pixels.
+    * ``blur`` — variance of the Laplacian (``cv2.Laplacian``, 3×3 kernel) of a grayscale copy resized to a longer
+      side of :data:`QUALITY_SIDE` px, so the value does not depend on the camera's resolution.
+    * ``brightness`` — mean luma (0-255) on the same copy; too dark and too bright both fail.
+    * ``contrast`` — standard deviation of that luma.
+    """
+    lim = limits or QualityLimits()
+    gray = quality_gray(image)
+    import cv2
+
+    blur = float(cv2.Laplacian(gray, cv2.CV_64F, ksize=1).var())
+    brightness = float(gray.mean())
+    contrast = float(gray.std())
+    min_side = float(min(image.size))
+    checks = (
+        _grade(
+            "min_side", min_side, Bounds(lim.min_side_warn), Bounds(lim.min_side_reject),
+            {"pass": "Resolution is sufficient.",
+             "low": "The photo is small: move closer or use the camera's full resolution"},
+        ),
+        _grade(
+            "blur", blur, Bounds(lim.blur_warn), Bounds(lim.blur_reject),
+            {"pass": "The photo is sharp enough.",
+             "low": "The photo is blurred: hold the camera still, tap the lesion to focus, and retake it"},
+        ),
+        _grade(
+            "brightness", brightness, Bounds(*lim.brightness_warn), Bounds(*lim.brightness_reject),
+            {"pass": "Exposure is adequate.",
+             "low": "The photo is too dark: add light (avoid the flash glare) and retake it",
+             "high": "The photo is overexposed: avoid direct flash or sunlight and retake it"},
+        ),
+        _grade(
+            "contrast", contrast, Bounds(lim.contrast_warn), Bounds(lim.contrast_reject),
+            {"pass": "Contrast is adequate.",
+             "low": "The photo has very little contrast (washed out or fogged lens): clean the lens and retake it"},
+        ),
+    )
+    return QualityReport(checks)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Skin tone: individual typology angle
+# ----------------------------------------------------------------------------------------------------------------------
+
+#: (lower bound exclusive, category) from the lightest down; ITA cut-offs of Chardon et al. (1991), as in SPEC §2.
+ITA_CATEGORIES: tuple[tuple[float, str], ...] = (
+    (55.0, "very light"),
+    (41.0, "light"),
+    (28.0, "intermediate"),
+    (10.0, "tan"),
+    (-30.0, "brown"),
+    (-math.inf, "dark"),
+)
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB values in uint8 ``(..., 3)``; L* in [0, 100]. Uses OpenCV's float conversion."""
+    import cv2
+
+    arr = np.asarray(rgb, dtype=np.float32).reshape(-1, 1, 3) / 255.0
+    lab = cv2.cvtColor(arr, cv2.COLOR_RGB2Lab)
+    return lab.reshape(np.asarray(rgb).shape[:-1] + (3,)).astype(np.float64)
+
+
+def ita_degrees(image: Image.Image | np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Individual typology angle ITA = arctan((L* − 50) / b*) in degrees.
+
+    Parameters
+    ----------
+    image : RGB image (PIL or uint8 array ``H×W×3``).
+    mask : optional boolean ``H×W`` array selecting the skin pixels to use — pass one that excludes the lesion (ITA
+        describes the surrounding skin). Without a mask every pixel is used.
+
+    Returns
+    -------
+    The angle computed from the **median** L* and median b* of the selected pixels (robust to hairs, specular
+    highlights and a lesion edge). ``arctan2(L* − 50, b*)`` is used, which equals the textbook formula for b* > 0
+    (every real skin tone) and stays defined at b* = 0. NaN if the mask selects no pixel.
+    """
+    arr = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"ita_degrees expects an RGB image H×W×3, got an array of shape {arr.shape}")
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != arr.shape[:2]:
+            raise ValueError(f"mask shape {mask.shape} does not match the image's {arr.shape[:2]}")
+        pixels = arr[mask]
+    else:
+        pixels = arr.reshape(-1, 3)
+    if len(pixels) == 0:
+        return float("nan")
+    lab = srgb_to_lab(pixels.astype(np.uint8))
+    L = float(np.median(lab[:, 0]))
+    b = float(np.median(lab[:, 2]))
+    return float(np.degrees(np.arctan2(L - 50.0, b)))
+
+
+def ita_category(angle: float) -> str:
+    """SPEC §2 category of an ITA angle: >55 very light, 41-55 light, 28-41 intermediate, 10-28 tan, −30-10 brown,
+    < −30 dark (each lower bound exclusive, so 55.0 is "light"); NaN gives "unknown"."""
+    if angle is None or math.isnan(angle):
+        return "unknown"
+    for low, name in ITA_CATEGORIES:
+        if angle > low:
+            return name
+    return "dark"
+
+
+__all__: Sequence[str] = [
+    "ACCEPTED_FORMATS",
+    "Bounds",
+    "DecodedImage",
+    "QualityCheck",
+    "QualityLimits",
+    "QualityReport",
+    "decode_image",
+    "ita_category",
+    "ita_degrees",
+    "laplacian_variance",
+    "quality_report",
+    "srgb_to_lab",
+]
