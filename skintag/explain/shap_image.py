@@ -1,0 +1,202 @@
+"""SHAP explanations of the whole triage pipeline (image → backbone → heads → calibrated P(malignant)).
+
+Uses shap's Partition explainer with an Image masker (blur or inpainting of hierarchical image regions). The image is
+resized to the model's input size first (the preprocessing would do that anyway), so masking happens in the space the
+backbone sees. Each masked batch goes through one batched forward pass. The budget ``max_evals`` bounds the number of
+evaluated images — cost is about one forward pass per evaluation — and a progress callback reports evaluations done.
+
+Results are cached under ``<cache_dir>/shap/`` as an ``.npz`` (arrays only, loaded with ``allow_pickle=False``) plus a
+JSON sidecar, keyed by sha256(image pixels) × bundle fingerprint × max_evals × masker × output, so a repeat is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from skintag.errors import ConfigError
+
+ProgressFn = Callable[[int, int], None]
+Output = Literal["calibrated", "raw"]
+DEFAULT_MASKER = "blur(16,16)"
+
+
+@dataclass(frozen=True, eq=False)
+class ShapResult:
+    """SHAP values of P(malignant) per pixel of the model-size image (summed over colour channels).
+
+    Attributes
+    ----------
+    values : (S, S) float32 signed contributions; values.sum() + base_value ≈ prediction.
+    base_value : model output with the whole image masked.
+    prediction : model output on the unmasked image.
+    max_evals, masker, output : the settings used.
+    n_evals : model evaluations actually made (0 when served from the cache).
+    cached : whether this came from the cache.
+    """
+
+    values: np.ndarray
+    base_value: float
+    prediction: float
+    max_evals: int
+    masker: str
+    output: str
+    n_evals: int
+    cached: bool
+
+    def heatmap(self) -> np.ndarray:
+        """Evidence towards malignancy as an (S, S) map in [0, 1]: positive values divided by the largest |value|."""
+        scale = float(np.max(np.abs(self.values)))
+        if scale <= 0:
+            return np.zeros(self.values.shape, dtype=np.float32)
+        return np.clip(self.values / scale, 0.0, 1.0).astype(np.float32)
+
+    def abs_heatmap(self) -> np.ndarray:
+        """|SHAP| scaled to [0, 1] (importance regardless of direction)."""
+        scale = float(np.max(np.abs(self.values)))
+        if scale <= 0:
+            return np.zeros(self.values.shape, dtype=np.float32)
+        return (np.abs(self.values) / scale).astype(np.float32)
+
+
+def image_hash(image: Image.Image) -> str:
+    """sha256 over the RGB pixels and size (independent of the file encoding)."""
+    rgb = image.convert("RGB")
+    h = hashlib.sha256(f"{rgb.size[0]}x{rgb.size[1]}".encode())
+    h.update(rgb.tobytes())
+    return h.hexdigest()
+
+
+def cache_key(image: Image.Image, fingerprint: str, max_evals: int, masker: str, output: str) -> str:
+    raw = json.dumps([image_hash(image), fingerprint, int(max_evals), masker, output])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _model_size_image(bundle: Any, image: Image.Image) -> np.ndarray:
+    size = int(bundle.image_size)
+    return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def pipeline_fn(bundle: Any, *, output: Output = "calibrated", backbone: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Batched function (n, S, S, 3) image array → (n, 1) P(malignant), through the bundle's full pipeline.
+
+    ``backbone`` swaps in another backbone of the same architecture (used by the randomisation sanity check); its
+    pooled MAP output replaces the bundle's embedding.
+    """
+    if output not in ("calibrated", "raw"):
+        raise ConfigError(f"Unknown SHAP output {output!r}; expected 'calibrated' or 'raw'")
+
+    def f(x: np.ndarray) -> np.ndarray:
+        import torch
+
+        arr = np.clip(np.asarray(x, dtype=np.float32), 0, 255).round().astype(np.uint8)
+        pils = [Image.fromarray(a) for a in arr]
+        pv = bundle.preprocess(pils)
+        if backbone is None:
+            emb, _ = bundle.forward_pixels(pv)
+        else:
+            with torch.no_grad():
+                emb = backbone(pixel_values=pv.to(next(backbone.parameters()).dtype)).pooler_output.float().numpy()
+        pred = bundle.predict_embeddings(np.asarray(emb, dtype=np.float32))
+        p = pred.p_malignant if output == "calibrated" else pred.p_malignant_raw
+        return np.asarray(p, dtype=np.float64).reshape(-1, 1)
+
+    return f
+
+
+def explain_shap(
+    bundle: Any,
+    image: Image.Image,
+    *,
+    max_evals: int = 300,
+    masker: str = DEFAULT_MASKER,
+    batch_size: int = 50,
+    output: Output = "calibrated",
+    progress: ProgressFn | None = None,
+    cache_dir: str | Path | None = None,
+    backbone: Any = None,
+) -> ShapResult:
+    """SHAP values of P(malignant) for one image with shap's Partition explainer.
+
+    Parameters
+    ----------
+    bundle : a loaded model bundle.
+    image : RGB PIL image (already decoded and cropped).
+    max_evals : evaluation budget (≈ forward passes); at least 3.
+    masker : shap Image-masker spec: "blur(kx,ky)", "inpaint_telea" or "inpaint_ns".
+    batch_size : masked images per forward pass.
+    output : "calibrated" (the displayed probability) or "raw" (head output before calibration).
+    progress : called as progress(evals_done, max_evals) after each batch.
+    cache_dir : folder for the cache (e.g. ``Settings.app_data_dir``); None disables caching.
+    backbone : optional replacement backbone (sanity check); disables caching.
+    """
+    import shap
+
+    if int(max_evals) < 3:
+        raise ConfigError(f"max_evals must be at least 3; got {max_evals}")
+    if not (masker.startswith("blur(") or masker in ("inpaint_telea", "inpaint_ns")):
+        raise ConfigError(f"Unknown masker {masker!r}; expected 'blur(kx,ky)', 'inpaint_telea' or 'inpaint_ns'")
+    fingerprint = str(getattr(bundle, "fingerprint", ""))
+    use_cache = cache_dir is not None and backbone is None and bool(fingerprint)
+    if use_cache:
+        folder = Path(cache_dir) / "shap"
+        key = cache_key(image, fingerprint, max_evals, masker, output)
+        hit = _load_cached(folder, key)
+        if hit is not None:
+            if progress is not None:
+                progress(int(max_evals), int(max_evals))
+            return hit
+
+    x = _model_size_image(bundle, image)
+    model = pipeline_fn(bundle, output=output, backbone=backbone)
+    calls = {"n": 0}
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        out = model(batch)
+        calls["n"] += len(batch)
+        if progress is not None:
+            progress(min(calls["n"], int(max_evals)), int(max_evals))
+        return out
+
+    explainer = shap.Explainer(counted, shap.maskers.Image(masker, x.shape), algorithm="partition",
+                               output_names=["P(malignant)"])
+    expl = explainer(x[None].astype(np.float64), max_evals=int(max_evals), batch_size=int(batch_size), silent=True)
+    vals = np.asarray(expl.values, dtype=np.float64)[0]  # (S, S, 3, 1)
+    values = vals.reshape(vals.shape[0], vals.shape[1], -1).sum(axis=-1).astype(np.float32)
+    base = float(np.asarray(expl.base_values).reshape(-1)[0])
+    prediction = float(model(x[None])[0, 0])
+    result = ShapResult(values, base, prediction, int(max_evals), masker, output, calls["n"], False)
+    if use_cache:
+        _save_cached(folder, key, result)
+    return result
+
+
+def _load_cached(folder: Path, key: str) -> ShapResult | None:
+    npz, meta_path = folder / f"{key}.npz", folder / f"{key}.json"
+    if not (npz.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        with np.load(npz, allow_pickle=False) as data:
+            values = np.asarray(data["values"], dtype=np.float32)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    return ShapResult(values, float(meta["base_value"]), float(meta["prediction"]), int(meta["max_evals"]),
+                      str(meta["masker"]), str(meta["output"]), 0, True)
+
+
+def _save_cached(folder: Path, key: str, result: ShapResult) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{key}.tmp.npz"
+    np.savez_compressed(tmp, values=result.values)
+    tmp.replace(folder / f"{key}.npz")
+    meta = {"base_value": result.base_value, "prediction": result.prediction, "max_evals": result.max_evals,
+            "masker": result.masker, "output": result.output, "n_evals": result.n_evals}
+    (folder / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")

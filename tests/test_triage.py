@@ -1,0 +1,233 @@
+"""Triage rules on hand-made probability vectors (SPEC §5), then the image-level API on real photos and bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from skintag.errors import ConfigError
+from skintag.triage import (
+    ABCDE_GUIDE,
+    DISCLAIMER,
+    RETAKE_ADVICE,
+    QualityGate,
+    ReliabilityBin,
+    reliability_from_scores,
+    tier_for,
+    triage_from_probabilities,
+    wilson_interval,
+)
+
+# SPEC §1, written out by hand so the test does not depend on the code under test.
+CATEGORY_MAP = {0: "malignant", 1: "malignant", 2: "malignant", 3: "malignant", 4: "benign", 5: "benign",
+                6: "inflammatory", 7: "inflammatory", 8: "inflammatory", 9: "benign"}
+NAMES = ["Melanoma", "Basal Cell Carcinoma", "Squamous Cell Carcinoma", "Actinic Keratosis", "Melanocytic Nevus",
+         "Seborrheic Keratosis", "Dermatofibroma", "Vascular Lesion", "Non-Neoplastic", "Other/Unknown"]
+T = {"moderate": 0.30, "high": 0.60}
+
+
+def vec(**probs: float) -> np.ndarray:
+    """Condition vector from {name_index: p} written as c<id>=p."""
+    v = np.zeros(10)
+    for k, p in probs.items():
+        v[int(k[1:])] = p
+    assert abs(v.sum() - 1) < 1e-12
+    return v
+
+
+def run(p: float, probs: np.ndarray, **kw):
+    return triage_from_probabilities(p, probs, thresholds=T, category_map=CATEGORY_MAP, class_names=NAMES, **kw)
+
+
+NEVUS = vec(c4=1.0)
+
+
+@pytest.mark.parametrize(
+    ("p", "tier"),
+    [(0.0, "LOW"), (0.29, "LOW"), (np.nextafter(0.30, 0), "LOW"), (0.30, "MODERATE"), (0.45, "MODERATE"),
+     (np.nextafter(0.60, 0), "MODERATE"), (0.60, "HIGH"), (0.61, "HIGH"), (1.0, "HIGH")],
+)
+def test_tier_boundaries(p, tier):
+    assert tier_for(p, T) == tier
+    r = run(p, NEVUS)
+    assert (r.score_tier, r.tier, r.promoted) == (tier, tier, False)
+    assert r.p_malignant == pytest.approx(p)
+
+
+def test_thresholds_come_from_the_caller():
+    assert tier_for(0.25, {"moderate": 0.2, "high": 0.5}) == "MODERATE"
+    assert tier_for(0.5, {"moderate": 0.2, "high": 0.5}) == "HIGH"
+    with pytest.raises(ConfigError, match="moderate < high"):
+        tier_for(0.5, {"moderate": 0.7, "high": 0.5})
+    with pytest.raises(ConfigError, match="invalid"):
+        tier_for(0.5, {"moderate": 0.3})
+
+
+def test_category_breakdown_splits_the_non_malignant_mass_by_condition_sums():
+    # inflammatory sum 0.1 + 0.1 = 0.2, benign sum 0.3 -> 0.8 * 0.4 = 0.32 and 0.8 * 0.6 = 0.48
+    r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1))
+    assert r.categories == pytest.approx({"malignant": 0.2, "inflammatory": 0.32, "benign": 0.48})
+    assert sum(r.categories.values()) == pytest.approx(1.0)
+    assert r.dominant_category == "benign"
+    assert r.tier == "LOW" and not r.promoted
+
+
+def test_category_map_is_data():
+    probs = vec(c6=0.6, c4=0.4)  # dermatofibroma vs nevus
+    default = run(0.1, probs)
+    assert default.dominant_category == "inflammatory" and default.tier == "MODERATE"
+    custom = triage_from_probabilities(0.1, probs, thresholds=T, category_map={**CATEGORY_MAP, 6: "benign"},
+                                       class_names=NAMES)
+    assert custom.categories == pytest.approx({"malignant": 0.1, "inflammatory": 0.0, "benign": 0.9})
+    assert custom.tier == "LOW" and not custom.promoted
+    with pytest.raises(ConfigError, match="unknown categories"):
+        triage_from_probabilities(0.1, probs, thresholds=T, category_map={**CATEGORY_MAP, 6: "reactive"})
+
+
+def test_inflammatory_auto_promotion_low_to_moderate():
+    r = run(0.1, vec(c8=0.6, c4=0.4))  # inflammatory 0.9*0.6 = 0.54 > benign 0.36
+    assert r.categories["inflammatory"] == pytest.approx(0.54)
+    assert (r.score_tier, r.tier, r.promoted, r.dominant_category) == ("LOW", "MODERATE", True, "inflammatory")
+    assert "2-4 weeks" in r.advice.headline
+    assert any("raised to MODERATE" in d for d in r.advice.details)
+    assert any("inflammatory" in d for d in r.advice.details)
+    assert not r.discordant  # top condition Non-Neoplastic is not malignant
+
+
+def test_no_promotion_outside_low():
+    r = run(0.35, vec(c8=1.0))
+    assert (r.score_tier, r.tier, r.promoted, r.dominant_category) == ("MODERATE", "MODERATE", False, "inflammatory")
+    r = run(0.7, vec(c8=1.0))
+    assert (r.tier, r.promoted, r.dominant_category) == ("HIGH", False, "malignant")
+
+
+@pytest.mark.parametrize(
+    ("p", "probs", "expected", "masses"),
+    [
+        (0.5, vec(c6=1.0), "malignant", (0.5, 0.5, 0.0)),            # malignant = inflammatory
+        (0.4, vec(c6=0.5, c4=0.5), "malignant", (0.4, 0.3, 0.3)),    # inflammatory = benign, malignant larger
+        (0.2, vec(c6=0.5, c4=0.5), "inflammatory", (0.2, 0.4, 0.4)),  # inflammatory = benign -> inflammatory
+        (0.5, vec(c4=1.0), "malignant", (0.5, 0.0, 0.5)),            # malignant = benign
+        (1 / 3, vec(c6=0.5, c4=0.5), "malignant", (1 / 3, 1 / 3, 1 / 3)),  # three-way (float rounding) tie
+    ],
+)
+def test_category_ties_resolve_malignant_then_inflammatory_then_benign(p, probs, expected, masses):
+    r = run(p, probs)
+    assert r.dominant_category == expected
+    assert [r.categories[c] for c in ("malignant", "inflammatory", "benign")] == pytest.approx(list(masses))
+
+
+def test_tie_between_inflammatory_and_benign_promotes():
+    r = run(0.2, vec(c6=0.5, c4=0.5))
+    assert (r.tier, r.promoted) == ("MODERATE", True)
+
+
+def test_condition_mass_only_on_malignant_classes_splits_evenly():
+    r = run(0.1, vec(c0=1.0))
+    assert r.categories == pytest.approx({"malignant": 0.1, "inflammatory": 0.45, "benign": 0.45})
+    assert (r.dominant_category, r.tier, r.promoted) == ("inflammatory", "MODERATE", True)
+    assert r.discordant and "Melanoma" in r.discordance_reason and "LOW" in r.discordance_reason
+
+
+def test_discordance_top_malignant_while_low():
+    r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1))
+    assert r.top_conditions[0].name == "Melanoma"
+    assert r.tier == "LOW" and r.discordant
+    assert "Melanoma" in r.discordance_reason and "50%" in r.discordance_reason
+    assert any("disagree" in d for d in r.advice.details)
+
+
+def test_discordance_top_benign_or_inflammatory_while_high():
+    r = run(0.8, vec(c4=0.7, c0=0.3))
+    assert r.tier == "HIGH" and r.discordant and "Melanocytic Nevus" in r.discordance_reason
+    r = run(0.8, vec(c7=0.6, c0=0.4))
+    assert r.discordant and "inflammatory" in r.discordance_reason
+
+
+def test_no_discordance_when_models_agree():
+    assert not run(0.8, vec(c0=0.7, c4=0.3)).discordant
+    assert not run(0.1, vec(c4=0.7, c0=0.3)).discordant
+    r = run(0.45, vec(c0=0.9, c4=0.1))  # MODERATE is never discordant
+    assert not r.discordant and r.discordance_reason is None
+
+
+def test_top3_conditions_in_order_with_probabilities():
+    r = run(0.5, vec(c0=0.1, c1=0.25, c4=0.4, c8=0.25))
+    got = [(c.condition_id, c.name, c.probability, c.category) for c in r.top_conditions]
+    assert got == [(4, "Melanocytic Nevus", 0.4, "benign"), (1, "Basal Cell Carcinoma", 0.25, "malignant"),
+                   (8, "Non-Neoplastic", 0.25, "inflammatory")]
+
+
+def test_advice_per_tier():
+    low = run(0.1, NEVUS)
+    assert "benign" in low.advice.headline.lower() and any("ABCDE" in d for d in low.advice.details)
+    assert any("monthly" in d for d in low.advice.details)
+    mod = run(0.4, NEVUS)
+    assert "2-4 weeks" in mod.advice.headline and any("benign growth" in d for d in mod.advice.details)
+    high = run(0.9, vec(c0=1.0))
+    assert "1-2 weeks" in high.advice.headline and "do not delay" in high.advice.headline
+    assert [a[1] for a in low.abcde] == ["Asymmetry", "Border", "Colour", "Diameter", "Evolving"]
+    assert "6 mm" in ABCDE_GUIDE[3][2]
+    for r in (low, mod, high):
+        assert r.disclaimer == DISCLAIMER and "not a diagnosis" in r.disclaimer
+
+
+def test_quality_reject_gives_no_score_and_says_retake():
+    gate = QualityGate("reject", ("The photo is blurred (measured 1.2; needed ≥ 3).",))
+    r = run(0.9, vec(c0=1.0), quality=gate)
+    assert r.status == "retake"
+    assert r.p_malignant is None and r.tier is None and r.categories is None and r.top_conditions == ()
+    assert r.confidence == "none" and r.advice.headline == RETAKE_ADVICE
+    assert "blurred" in r.uncertainty and r.advice.details == gate.reasons
+    assert r.disclaimer == DISCLAIMER
+    json.dumps(r.to_dict())
+
+
+def test_quality_warn_lowers_stated_confidence_with_reasons():
+    ok = run(0.45, NEVUS)
+    gate = QualityGate("warn", ("The photo is too dark (measured 50.0; recommended 60–225).",))
+    warned = run(0.45, NEVUS, quality=gate)
+    assert ok.confidence == "normal" and warned.confidence == "reduced"
+    assert warned.p_malignant == ok.p_malignant and warned.tier == ok.tier
+    assert "too dark" in warned.uncertainty and "too dark" not in ok.uncertainty
+    with pytest.raises(ConfigError, match="verdict"):
+        QualityGate("maybe")
+
+
+def test_uncertainty_interval_from_reliability_bins_matches_scipy_wilson():
+    bins = [ReliabilityBin(0.0, 0.2, 100, 3), ReliabilityBin(0.2, 0.3, 50, 10), ReliabilityBin(0.3, 1.0001, 40, 30)]
+    r = run(0.25, NEVUS, reliability=bins)
+    ci = binomtest(10, 50).proportion_ci(method="wilson")
+    assert r.p_interval == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert "50 held-out images" in r.uncertainty and "10 (20%)" in r.uncertainty
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    none = run(0.25, NEVUS)
+    assert none.p_interval is None and "no interval" in none.uncertainty
+
+
+def test_reliability_from_scores_counts_per_bin():
+    bins = reliability_from_scores([0, 1, 1, 0, 1], [0.05, 0.15, 0.95, 0.99, 1.0], n_bins=10)
+    assert [(b.n, b.positives) for b in bins if b.n] == [(1, 0), (1, 1), (3, 2)]
+    assert bins[-1].hi > 1.0  # a score of exactly 1.0 lands in the last bin
+
+
+def test_invalid_probability_inputs_are_config_errors():
+    with pytest.raises(ConfigError, match="sum to 1"):
+        run(0.2, np.full(10, 0.2))
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        run(1.2, NEVUS)
+    with pytest.raises(ConfigError, match="non-negative"):
+        run(0.2, np.array([1.5, -0.5] + [0.0] * 8))
+
+
+def test_to_dict_is_json_safe_and_complete():
+    r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1), p_malignant_raw=0.31,
+            model={"name": "unit", "version": "1", "fingerprint": "abc"})
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["tier"] == "LOW" and d["discordant"] is True and d["p_malignant_raw"] == 0.31
+    assert d["thresholds"] == T and d["model"] == {"name": "unit", "version": "1", "fingerprint": "abc"}
+    assert [c["name"] for c in d["top_conditions"]] == ["Melanoma", "Melanocytic Nevus", "Dermatofibroma"]
+    assert set(d) >= {"categories", "advice", "abcde", "disclaimer", "quality", "uncertainty", "confidence"}
