@@ -1,0 +1,152 @@
+"""The Dataset Explorer page driven by AppTest on the real data: counts, heatmap base rates, annotator agreement,
+image grid filters and pagination, data cards, empty state and load errors. Expected values are computed here from the
+raw CSV files (not through skintag.data) wherever that is practical."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "dataset_explorer.py")
+PRESENT = ["ham10000", "fitzpatrick17k", "pad_ufes_20", "bcn20000", "dermamnist"]
+MALIGNANT_PAD = {"BCC", "SCC", "MEL", "ACK"}
+
+
+def _metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert len(values) == 1, f"metric {label!r}: {values}"
+    return values[0]
+
+
+def _chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+@pytest.fixture(scope="module")
+def raw_pad(shared_data: Path) -> pd.DataFrame:
+    meta = pd.read_csv(shared_data / "pad_ufes_20" / "metadata.csv")
+    on_disk = {p.name for p in (shared_data / "pad_ufes_20" / "images").glob("*.png")}
+    return meta.assign(on_disk=meta["img_id"].isin(on_disk))
+
+
+@pytest.fixture(scope="module")
+def raw_fitz(shared_data: Path) -> pd.DataFrame:
+    return pd.read_csv(shared_data / "fitzpatrick17k" / "fitzpatrick17k.csv")
+
+
+@pytest.fixture
+def app(shared_data: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("SKINTAG_DATA_DIR", str(shared_data))
+    return AppTest.from_file(PAGE, default_timeout=120)
+
+
+def test_all_present_datasets_by_default(app):
+    at = app.run()
+    assert not at.exception
+    assert at.multiselect(key="datasets").value == PRESENT
+    # HAM10000 10,015 + ISIC 2018 test 1,512; Fitzpatrick17k 16,577; PAD 2,298; BCN 12,413; DermaMNIST 10,015
+    assert _metric(at, "Images") == f"{11_527 + 16_577 + 2_298 + 12_413 + 10_015:,}"
+    assert _metric(at, "Image files present") == f"{60 + 249 + 10_015:,}"
+    titles = {s["layout"].get("title", {}).get("text", "") for s in _chart_specs(at)}
+    assert "Images by dataset and imaging domain" in titles
+    assert len(at.get("image")) == 12  # first page of the grid
+    assert not at.error
+
+
+def test_selection_heatmap_agreement_and_grid(app, raw_pad, raw_fitz):
+    at = app.run()
+    at.multiselect(key="datasets").set_value(["fitzpatrick17k", "pad_ufes_20"]).run()
+    assert not at.exception
+    assert _metric(at, "Images") == f"{16_577 + 2_298:,}"
+    assert _metric(at, "Image files present") == "249"
+    fitz_known = int((raw_fitz["fitzpatrick_scale"] > 0).sum()) + int(raw_pad["fitspatrick"].notna().sum())
+    assert _metric(at, "Exact skin type known") == f"{fitz_known:,}"
+
+    # base rate of malignancy in the V-VI row, from the raw files
+    pad_v = raw_pad[raw_pad["fitspatrick"].isin([5, 6])]
+    fitz_v = raw_fitz[raw_fitz["fitzpatrick_scale"].isin([5, 6])]
+    m = int(pad_v["diagnostic"].isin(MALIGNANT_PAD).sum()) + int((fitz_v["three_partition_label"] == "malignant").sum())
+    n = len(pad_v) + len(fitz_v)
+    heat = next(s for s in _chart_specs(at) if s["data"][0]["type"] == "heatmap" and len(s["data"]) == 2)
+    rates = dict(zip(heat["data"][1]["y"], [t[0] for t in heat["data"][1]["text"]], strict=True))
+    assert rates["V-VI"] == f"{100 * m / n:.1f} % ({m:,}/{n:,})"
+    assert list(heat["data"][0]["y"]) == ["I-II", "III-IV", "V-VI", "unknown"]
+
+    # exact types: rows I..VI then the rest
+    at.radio(key="fitz_by").set_value("exact").run()
+    heat = next(s for s in _chart_specs(at) if s["data"][0]["type"] == "heatmap" and len(s["data"]) == 2)
+    assert list(heat["data"][0]["y"]) == ["I", "II", "III", "IV", "V", "VI", "unknown or group only"]
+
+    # Fitzpatrick17k annotators, by hand from the raw CSV (linear weighted kappa written out)
+    both = raw_fitz[(raw_fitz["fitzpatrick_scale"] > 0) & (raw_fitz["fitzpatrick_centaur"] > 0)]
+    a, b = both["fitzpatrick_scale"].to_numpy(), both["fitzpatrick_centaur"].to_numpy()
+    obs = np.zeros((6, 6))
+    np.add.at(obs, (a - 1, b - 1), 1)
+    obs /= obs.sum()
+    exp = np.outer(obs.sum(1), obs.sum(0))
+    w = np.abs(np.subtract.outer(np.arange(6), np.arange(6))) / 5
+    kappa = 1 - (w * obs).sum() / (w * exp).sum()
+    assert _metric(at, "Rows with both types") == f"{len(both):,}"
+    assert _metric(at, "Exact agreement") == f"{100 * np.mean(a == b):.1f} %"
+    assert _metric(at, "Within ±1 type") == f"{100 * np.mean(np.abs(a - b) <= 1):.1f} %"
+    assert _metric(at, "Cohen's κ (linear)") == f"{kappa:.3f}"
+
+    # image grid: only PAD has files here; filter by skin type and condition, then page
+    shown = raw_pad[raw_pad["on_disk"]]
+    assert any(c.value.startswith(f"{len(shown):,} images match") for c in at.caption)
+    at.multiselect(key="img_skin").set_value(["II"]).run()
+    shown = shown[shown["fitspatrick"] == 2]
+    assert any(c.value.startswith(f"{len(shown):,} images match") for c in at.caption)
+    at.multiselect(key="img_conditions").set_value([1]).run()  # Basal Cell Carcinoma
+    shown = shown[shown["diagnostic"] == "BCC"].sort_values("img_id")
+    assert len(shown) > 12, "need a second page for this test"
+    assert any(c.value.startswith(f"{len(shown):,} images match") for c in at.caption)
+    at.number_input(key="img_page").set_value(2).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption if "(pad_ufes_20)" in c.value]
+    expected_ids = [Path(x).stem for x in shown["img_id"].iloc[12:24]]
+    assert [c.split(" ")[0] for c in captions] == expected_ids
+    assert all("Basal Cell Carcinoma [BCC]" in c and "FST II" in c for c in captions)
+    assert len(at.get("image")) == len(expected_ids)
+
+
+def test_data_card_switch(app):
+    at = app.run()
+    assert at.selectbox(key="card").value == "ham10000"  # the first selected dataset
+    at.multiselect(key="datasets").set_value(["pad_ufes_20"]).run()
+    at.selectbox(key="card").set_value("pad_ufes_20").run()
+    body = " ".join(m.value for m in at.markdown)
+    assert "| rows (images) | 2,298 |" in body and "stats:begin" not in body
+    at.selectbox(key="card").set_value("ddi").run()
+    assert not at.exception
+    table = at.table[0].value
+    assert table.loc["licence", "value"] == "Stanford research use agreement (not redistributable)"
+    assert "Data not available" in " ".join(m.value for m in at.markdown)
+
+
+def test_empty_state_lists_where_to_get_each_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKINTAG_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("No dataset found" in w.value for w in at.warning)
+    table = at.dataframe[0].value
+    assert len(table) == 6
+    assert dict(zip(table["dataset"], table["folder"], strict=True))["BCN20000"] == "isic2019/"
+    assert "Mendeley" in " ".join(table["where to get it"])
+    assert not at.multiselect  # nothing to choose
+
+
+def test_bad_metadata_shows_error_not_traceback(tmp_path, monkeypatch):
+    (tmp_path / "pad_ufes_20").mkdir()
+    (tmp_path / "pad_ufes_20" / "metadata.csv").write_text("patient_id,lesion_id\nPAT_1,1\n")
+    monkeypatch.setenv("SKINTAG_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "Could not load the selected datasets" in errors and "metadata.csv" in errors
