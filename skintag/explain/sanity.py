@@ -88,6 +88,30 @@ def randomized_backbone(backbone: Any, *, seed: int = 0) -> Any:
     return model.eval()
 
 
+def backbone_attention_sanity(
+    backbone: Any,
+    pixel_values: Any,
+    *,
+    kind: Literal["map_head", "rollout"] = "rollout",
+    bound: float = DEFAULT_BOUND,
+    seed: int = 0,
+) -> SanityResult:
+    """Randomisation check of an attention map for a backbone on preprocessed pixels (N, 3, H, W)."""
+    import torch
+
+    from skintag.explain.attention import attention_maps
+
+    if kind not in ("map_head", "rollout"):
+        raise ConfigError(f"Unknown attention map {kind!r}; expected 'map_head' or 'rollout'")
+    rnd = randomized_backbone(backbone, seed=seed)
+    maps = []
+    for model in (backbone, rnd):
+        with torch.no_grad():
+            out = model(pixel_values=pixel_values, output_attentions=True)
+        maps.append([getattr(m, kind) for m in attention_maps(model, out)])
+    return compare_maps(maps[0], maps[1], method=kind, bound=bound)
+
+
 def attention_sanity(
     bundle: Any,
     images: Sequence[Image.Image],
@@ -96,21 +120,9 @@ def attention_sanity(
     bound: float = DEFAULT_BOUND,
     seed: int = 0,
 ) -> SanityResult:
-    """Randomisation check of an attention map on real images: trained backbone vs a randomised one."""
-    import torch
-
-    from skintag.explain.attention import attention_maps
-
-    if kind not in ("map_head", "rollout"):
-        raise ConfigError(f"Unknown attention map {kind!r}; expected 'map_head' or 'rollout'")
+    """Randomisation check of an attention map on real images: the bundle's backbone vs a randomised one."""
     pv = bundle.preprocess(list(images))
-    _, outputs = bundle.forward_pixels(pv, output_attentions=True)
-    trained = [getattr(m, kind) for m in attention_maps(bundle.backbone, outputs)]
-    rnd = randomized_backbone(bundle.backbone, seed=seed)
-    with torch.no_grad():
-        r_out = rnd(pixel_values=pv, output_attentions=True)
-    randomised = [getattr(m, kind) for m in attention_maps(rnd, r_out)]
-    return compare_maps(trained, randomised, method=kind, bound=bound)
+    return backbone_attention_sanity(bundle.backbone, pv, kind=kind, bound=bound, seed=seed)
 
 
 def shap_sanity(
