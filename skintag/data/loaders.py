@@ -1004,7 +1004,7 @@ def _load_bcn_archive(path: Path, audit: LabelAudit) -> pd.DataFrame:
                     ds,
                     str(path),
                     lines[first],
-                    "diagnosis_3",
+                    "diagnosis_1/2/3",
                     lab,
                     "an ISIC-Archive diagnosis whose leading term or keywords the map knows",
                     UNKNOWN_LABEL,
