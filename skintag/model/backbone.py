@@ -229,7 +229,8 @@ def load_backbone(
             + "; or use a bundle with a local backbone/ folder"
         )
         raise ModelBundleError(
-            f"Could not load backbone {where} from the Hugging Face Hub {mode} (cache: {cache or 'default'}): {exc}. "
+            f"Could not load backbone {where} from the Hugging Face Hub {mode} (cache: {cache or 'default'}): "
+            f"{str(exc).strip().rstrip('.')}. "
             f"To fix: {hint}."
         ) from exc
     return model.eval()

@@ -1,0 +1,207 @@
+"""Test factory: a complete, real model bundle built in a few seconds.
+
+:func:`build_tiny_bundle` runs the same code paths as the production bundle — a ``SiglipVisionModel`` (tiny config,
+random weights, eager attention), real XGBoost heads with early stopping on a validation split, isotonic calibration,
+an operating point chosen on validation, :func:`skintag.model.bundle.save_bundle` — on a few dozen real images from
+``../shared/data`` (HAM10000 dermoscopy and PAD-UFES-20 smartphone photos with Fitzpatrick types). Without the data
+folder it falls back to random images, so other packages' tests can still build a bundle.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+#: The tiny backbone (as transformers' own SigLIP tests use); image_size is set by the caller.
+TINY_BACKBONE: dict[str, Any] = {
+    "patch_size": 8,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+}
+TINY_HEAD_PARAMS: dict[str, Any] = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1}
+
+
+def tiny_samples(data_dir: str | Path | None = None, *, n_pad: int = 24) -> list[dict[str, Any]]:
+    """Real labelled images: every HAM10000 image in ``data_dir/ham10000/images`` and the ``n_pad`` smallest
+    PAD-UFES-20 photos. Each item: dataset, image_id, path, condition_id, malignant, fitzpatrick (int or None).
+    Returns [] when the folders are absent."""
+    import pandas as pd
+
+    from skintag import taxonomy
+    from skintag.settings import default_data_dir
+
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    items: list[dict[str, Any]] = []
+    ham_meta = root / "ham10000" / "HAM10000_metadata.csv"
+    if ham_meta.is_file() and (root / "ham10000" / "images").is_dir():
+        meta = pd.read_csv(ham_meta, usecols=["image_id", "dx"]).drop_duplicates("image_id").set_index("image_id")
+        for path in sorted((root / "ham10000" / "images").glob("*.jpg")):
+            if path.stem in meta.index:
+                cid = taxonomy.HAM_DX[str(meta.loc[path.stem, "dx"])]
+                items.append(
+                    {
+                        "dataset": "ham10000",
+                        "image_id": path.stem,
+                        "path": path,
+                        "condition_id": cid,
+                        "fitzpatrick": None,
+                    }
+                )
+    pad_meta = root / "pad_ufes_20" / "metadata.csv"
+    if n_pad and pad_meta.is_file() and (root / "pad_ufes_20" / "images").is_dir():
+        meta = pd.read_csv(pad_meta, usecols=["img_id", "diagnostic", "fitspatrick"]).set_index("img_id")
+        paths = [p for p in (root / "pad_ufes_20" / "images").glob("*.png") if p.name in meta.index]
+        for path in sorted(paths, key=lambda p: (p.stat().st_size, p.name))[:n_pad]:
+            fitz = meta.loc[path.name, "fitspatrick"]
+            items.append(
+                {
+                    "dataset": "pad_ufes_20",
+                    "image_id": path.stem,
+                    "path": path,
+                    "condition_id": taxonomy.PAD_DIAGNOSTIC[str(meta.loc[path.name, "diagnostic"])],
+                    "fitzpatrick": None if pd.isna(fitz) else int(fitz),
+                }
+            )
+    for item in items:
+        item["malignant"] = int(item["condition_id"] in taxonomy.MALIGNANT_IDS)
+    return items
+
+
+def _fitz_group(f: int | None) -> str:
+    if f is None:
+        return "unknown"
+    return "I-II" if f <= 2 else ("III-IV" if f <= 4 else "V-VI")
+
+
+def build_tiny_bundle(
+    out_dir: str | Path,
+    *,
+    image_size: int = 32,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    n_pad: int = 24,
+) -> Path:
+    """Build and save a complete tiny model bundle; returns its directory.
+
+    Parameters
+    ----------
+    out_dir : where to write the bundle (replaced if it already holds one).
+    image_size : model input side (a multiple of the patch size 8).
+    seed : seeds the backbone weights, the train/validation split and XGBoost.
+    data_dir : data root holding ``ham10000/`` and ``pad_ufes_20/``; default ``skintag.settings.default_data_dir()``.
+    n_pad : how many PAD-UFES-20 photos to add to the HAM10000 images.
+    """
+    import torch
+
+    from skintag.model.backbone import Preprocessing, new_backbone
+    from skintag.model.bundle import save_bundle
+    from skintag.model.calibration import Calibrator, threshold_for_sensitivity
+    from skintag.model.heads import XGBHead
+
+    rng = np.random.default_rng(seed)
+    items = tiny_samples(data_dir, n_pad=n_pad)
+    real = len(items) >= 20
+    if real:
+        images = []
+        for item in items:
+            with Image.open(item["path"]) as im:
+                images.append(im.convert("RGB"))
+    else:  # no shared data: random images and labels (both classes guaranteed)
+        n = 48
+        images = [Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)) for _ in range(n)]
+        conds = np.tile(np.array([0, 1, 4, 5, 6, 3]), n // 6)
+        items = [
+            {
+                "dataset": "random",
+                "image_id": f"random_{i:03d}",
+                "condition_id": int(c),
+                "malignant": int(c <= 3),
+                "fitzpatrick": None,
+            }
+            for i, c in enumerate(conds)
+        ]
+
+    preprocessing = Preprocessing(image_size=image_size)
+    backbone = new_backbone({**TINY_BACKBONE, "image_size": image_size}, seed=seed)
+    with torch.no_grad():
+        emb = backbone(pixel_values=preprocessing(images)).pooler_output.numpy().astype(np.float32)
+
+    y = np.array([it["malignant"] for it in items])
+    cond = np.array([it["condition_id"] for it in items])
+    # stratified 2:1 train/validation split on the binary label
+    is_val = np.zeros(len(items), bool)
+    for label in (0, 1):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        is_val[idx[: max(2, len(idx) // 3)]] = True
+    tr, va = ~is_val, is_val
+
+    params = {**TINY_HEAD_PARAMS, "random_state": seed}
+    binary = XGBHead("binary", params).fit(emb[tr], y[tr], X_val=emb[va], y_val=y[va], early_stopping_rounds=10)
+    condition = XGBHead("condition", params).fit(
+        emb[tr], cond[tr], X_val=emb[va], y_val=cond[va], early_stopping_rounds=10
+    )
+    raw_val = binary.predict_proba(emb[va])
+    calibrator = Calibrator("isotonic").fit(raw_val, y[va])
+    p_val = calibrator.predict(raw_val)
+    sens95 = threshold_for_sensitivity(y[va], p_val, 0.95)
+
+    from sklearn.metrics import roc_auc_score
+
+    metrics = {
+        "validation": {
+            "auc_raw": float(roc_auc_score(y[va], raw_val)),
+            "auc": float(roc_auc_score(y[va], p_val)),
+            "sensitivity_at_sens95": float(np.mean(p_val[y[va] == 1] >= sens95)),
+            "n": int(va.sum()),
+            "n_pos": int(y[va].sum()),
+        }
+    }
+    per_group = []
+    groups = np.array([_fitz_group(it["fitzpatrick"]) for it in items])
+    for g in ("I-II", "III-IV", "V-VI", "unknown"):
+        m = va & (groups == g)
+        per_group.append({"fitzpatrick_group": g, "n": int(m.sum()), "n_pos": int(y[m].sum())})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        split_csv = Path(tmp) / "split.csv"
+        with open(split_csv, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["dataset", "image_id", "split"])
+            for it, v in zip(items, is_val, strict=True):
+                writer.writerow([it["dataset"], it["image_id"], "val" if v else "train"])
+        from skintag.model.bundle import sha256_file
+
+        return save_bundle(
+            out_dir,
+            backbone=backbone,
+            preprocessing=preprocessing,
+            binary_head=binary,
+            condition_head=condition,
+            calibrator=calibrator,
+            manifest_fields={
+                "name": "tiny-test",
+                "version": "0.0.1",
+                "description": "Tiny test bundle: random-weight SigLIP backbone, heads trained on a few real images.",
+                "licence": "Test artefact only. Images: HAM10000 CC BY-NC 4.0, PAD-UFES-20 CC BY 4.0.",
+                "operating_points": {"sens95": sens95},
+                "training_data": {
+                    "datasets": sorted({it["dataset"] for it in items}),
+                    "real_images": real,
+                    "n_train": int(tr.sum()),
+                    "n_val": int(va.sum()),
+                    "split_file": "eval/split.csv",
+                    "split_file_sha256": sha256_file(split_csv),
+                },
+                "metrics": metrics,
+                "per_group": per_group,
+                "known_limits": ["Random backbone weights: for tests only, never for patients."],
+            },
+            extra_files={"eval/split.csv": split_csv},
+        )
