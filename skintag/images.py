@@ -92,6 +92,8 @@ class DecodedImage:
     n_bytes : size of the uploaded file.
     sha256 : hex SHA-256 of the uploaded bytes (use it in cache keys).
     alpha_composited : True when transparency was flattened onto white.
+    decoded_size : ``(width, height)`` at which the pixels were actually decoded (smaller than ``original_size`` when a
+        large JPEG was decoded at reduced scale), before orientation and the final resize.
     """
 
     image: Image.Image
@@ -103,6 +105,7 @@ class DecodedImage:
     n_bytes: int
     sha256: str
     alpha_composited: bool = False
+    decoded_size: tuple[int, int] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -118,6 +121,7 @@ class DecodedImage:
             "exif_transposed": self.exif_transposed,
             "downscaled": self.downscaled,
             "alpha_composited": self.alpha_composited,
+            "decoded_size": list(self.decoded_size) if self.decoded_size else None,
             "n_bytes": self.n_bytes,
             "sha256": self.sha256,
         }
@@ -321,6 +325,7 @@ def decode_image(
                 reason="truncated",
             ) from exc
 
+        decoded_size = (int(im.size[0]), int(im.size[1]))
         orientation = _orientation(im)
         transposed = False
         if orientation not in (None, 1):
@@ -349,6 +354,7 @@ def decode_image(
         n_bytes=n,
         sha256=digest,
         alpha_composited=composited,
+        decoded_size=decoded_size,
     )
 
 

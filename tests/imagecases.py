@@ -178,6 +178,13 @@ def exif_rotated_jpeg() -> bytes:
 
 
 @lru_cache(maxsize=1)
+def mpo_jpeg() -> bytes:
+    """A camera-style multi-picture JPEG (MPO): the real photo plus a second, smaller picture; the first is used."""
+    photo = ham_photo()
+    return _encode(photo, "MPO", save_all=True, append_images=[photo.resize((160, 120))], quality=90)
+
+
+@lru_cache(maxsize=1)
 def heic_photo() -> bytes:
     """The real HAM10000 photo encoded as HEIC by pillow-heif."""
     import pillow_heif
@@ -240,6 +247,7 @@ CASES: list[tuple[str, Callable[[], bytes], Expected]] = [
     ("cmyk_jpeg", cmyk_jpeg, ("ok", (600, 450))),
     ("photo_8000x6000", photo_8000x6000, ("ok", (2048, 1536))),
     ("exif_rotated", exif_rotated_jpeg, ("ok", (450, 600))),
+    ("mpo_jpeg", mpo_jpeg, ("ok", (600, 450))),
     ("heic", heic_photo, ("ok", (600, 450))),
     ("webp", webp_photo, ("ok", (600, 450))),
     ("rgba_png_pad", rgba_png_pad, ("ok", (300, 300))),

@@ -83,6 +83,7 @@ def test_big_photo_is_draft_decoded_and_downscaled():
     out = decode_image(data)
     elapsed = time.perf_counter() - t0
     assert out.original_size == (8000, 6000)
+    assert out.decoded_size == (4000, 3000)  # libjpeg decoded at 1/2 scale (draft mode), not all 48 Mpx
     assert out.image.size == (2048, 1536)
     assert out.downscaled
     assert elapsed < 5.0, elapsed
@@ -93,6 +94,10 @@ def test_big_photo_is_draft_decoded_and_downscaled():
 def test_max_side_parameter():
     out = decode_image(ic.ham_jpeg(), max_side=300)
     assert out.image.size == (300, 225) and out.downscaled and out.original_size == (600, 450)
+    assert out.decoded_size == (300, 225)  # libjpeg's 1/2 scale gives exactly the target
+    assert decode_image(ic.ham_jpeg(), max_side=200).decoded_size == (300, 225)  # 1/2, never below the target
+    assert decode_image(ic.ham_jpeg(), max_side=400).decoded_size == (600, 450)  # 1/2 would undershoot: full decode
+    assert decode_image(ic.png_16bit(), max_side=64).image.size == (64, 16)
     assert not decode_image(ic.ham_jpeg()).downscaled
 
 
@@ -120,6 +125,12 @@ def test_heic_webp_palette_decode_to_the_photo():
         assert (out.format, out.original_mode) == (fmt, mode)
         diff = np.abs(np.asarray(out.image, dtype=np.int16) - _ham_rgb()).mean()
         assert diff < tol, (fmt, diff)
+
+
+def test_mpo_uses_the_primary_picture():
+    out = decode_image(ic.mpo_jpeg())
+    assert out.format == "MPO" and out.image.size == (600, 450)
+    assert np.abs(np.asarray(out.image, dtype=np.int16) - _ham_rgb()).mean() < 4.0
 
 
 def test_rgba_is_composited_on_white():
