@@ -583,7 +583,7 @@ def _load_dermamnist_npz(npz_path: Path, audit: LabelAudit, cache_dir: Path | No
                     f"{ds}: {npz_path} arrays {split}_images {images.shape} {images.dtype} / {split}_labels "
                     f"{labels.shape} do not match; expected N×H×W×3 uint8 images and N×1 integer labels"
                 )
-            labels = labels.reshape(labels.shape[0], -1)[:, 0]
+            labels = labels if labels.ndim == 1 else labels[:, 0]
             for i in range(images.shape[0]):
                 image_id = f"DermaMNIST_{split}_{i:05d}"
                 index = int(labels[i])
