@@ -12,7 +12,7 @@ from skintag.settings import REPO_ROOT
 def test_import_skintag_model_is_light():
     code = (
         "import json, sys\n"
-        "import skintag.model, skintag.model.manifest, skintag.model.card\n"
+        "import skintag.model, skintag.model.manifest, skintag.model.card, skintag.embeddings\n"
         "from skintag.model import read_manifest\n"
         "print(json.dumps({m: m in sys.modules for m in ('torch', 'transformers', 'xgboost', 'sklearn', 'streamlit')}))\n"
     )
