@@ -624,8 +624,8 @@ def apply_crop(image: Image.Image, crop: tuple[float, float, float, float] | Non
             f"Crop box {crop} is invalid; expected fractions 0 <= left < right <= 1 and 0 <= top < bottom <= 1"
         )
     w, h = image.size
-    box = (round(left * w), round(top * h), max(round(right * w), round(left * w) + 1),
-           max(round(bottom * h), round(top * h) + 1))
+    x0, y0 = math.floor(left * w), math.floor(top * h)
+    box = (x0, y0, max(math.floor(right * w), x0 + 1), max(math.floor(bottom * h), y0 + 1))
     return image.crop(box)
 
 

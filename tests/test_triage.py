@@ -231,3 +231,132 @@ def test_to_dict_is_json_safe_and_complete():
     assert d["thresholds"] == T and d["model"] == {"name": "unit", "version": "1", "fingerprint": "abc"}
     assert [c["name"] for c in d["top_conditions"]] == ["Melanoma", "Melanocytic Nevus", "Dermatofibroma"]
     assert set(d) >= {"categories", "advice", "abcde", "disclaimer", "quality", "uncertainty", "confidence"}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Image-level API on a real tiny bundle (skintag.model.testing.build_tiny_bundle) and real photos
+# ----------------------------------------------------------------------------------------------------------------------
+
+import io  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from PIL import Image, ImageEnhance  # noqa: E402
+
+from skintag.errors import BadImageError  # noqa: E402
+from skintag.triage import TIERS, TriageSettings, bundle_reliability, triage, triage_many  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import imagecases  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, shared_data):
+    import torch
+
+    from skintag.model import load_bundle
+    from skintag.model.testing import build_tiny_bundle
+
+    torch.set_num_threads(1)
+    return load_bundle(build_tiny_bundle(tmp_path_factory.mktemp("tiny") / "bundle", data_dir=shared_data))
+
+
+def _jpeg(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def test_triage_every_real_pad_and_ham_image(bundle, ham_dir, pad_dir):
+    paths = sorted((pad_dir / "images").glob("*.png")) + sorted((ham_dir / "images").glob("*.jpg"))
+    assert len(paths) == 249 + 60
+    results = triage_many(bundle, paths, settings=TriageSettings(batch_size=64))
+    assert len(results) == len(paths)
+    for path, r in zip(paths, results, strict=True):
+        assert not isinstance(r, BadImageError), f"{path.name}: {r}"
+        assert r.status == "ok" and r.tier in TIERS, path.name
+        assert 0.0 <= r.p_malignant <= 1.0
+        assert sum(r.categories.values()) == pytest.approx(1.0)
+        assert r.model["name"] == bundle.name and r.thresholds == bundle.thresholds
+        json.dumps(r.to_dict())
+    # the score is the bundle's calibrated prediction on the decoded photo, nothing else
+    sample = [0, 100, 248, 249, 308]
+    pred = bundle.predict([results[i].image for i in sample])
+    np.testing.assert_allclose([results[i].p_malignant for i in sample], pred.p_malignant, rtol=1e-6)
+    np.testing.assert_allclose([results[i].p_malignant_raw for i in sample], pred.p_malignant_raw, rtol=1e-6)
+    assert [results[i].top_conditions[0].condition_id for i in sample] == list(pred.condition_probs.argmax(1))
+
+
+@pytest.mark.parametrize(("name", "factory", "expected"), imagecases.CASES, ids=imagecases.CASE_NAMES)
+def test_every_bad_and_odd_upload(bundle, name, factory, expected):
+    kind, detail = expected
+    data = factory()
+    if kind == "error":
+        with pytest.raises(BadImageError) as info:
+            triage(bundle, data)
+        assert info.value.reason == detail
+        assert str(info.value)  # a message for the user
+    else:
+        r = triage(bundle, data)
+        # the tiny bundle's 32-px input relaxes the minimum-side limit: every one of these photos passes
+        assert (r.status, r.quality.verdict, r.confidence) == ("ok", "pass", "normal")
+        assert r.image.mode == "RGB"
+        if detail is not None:
+            assert r.image.size == tuple(detail)
+
+
+def test_quality_gate_on_real_photos(bundle, ham_dir):
+    photo = Image.open(sorted((ham_dir / "images").glob("*.jpg"))[0]).convert("RGB")
+    dim = triage(bundle, _jpeg(ImageEnhance.Brightness(photo).enhance(0.3)))
+    assert dim.status == "ok" and dim.quality.verdict == "warn" and dim.confidence == "reduced"
+    assert any("dark" in r for r in dim.quality.reasons) and "dark" in dim.uncertainty
+    dark = triage(bundle, _jpeg(ImageEnhance.Brightness(photo).enhance(0.1)))
+    assert dark.status == "retake" and dark.p_malignant is None and dark.tier is None
+    assert dark.advice.headline == RETAKE_ADVICE and any("dark" in r for r in dark.quality.reasons)
+    brightness = next(c for c in dark.quality.checks if c["name"] == "brightness")
+    assert brightness["verdict"] == "reject" and brightness["value"] < 35
+
+
+def test_crop_and_attention_from_the_same_pass(bundle, ham_dir):
+    from skintag.explain.attention import compute_attention
+
+    path = sorted((ham_dir / "images").glob("*.jpg"))[1]
+    r = triage(bundle, path, settings=TriageSettings(crop=(0.25, 0.25, 0.75, 0.75), attention=True))
+    assert r.image.size == (300, 225)
+    grid = bundle.image_size // 8
+    assert r.attention.map_head.shape == r.attention.rollout.shape == (grid, grid)
+    again = compute_attention(bundle, [r.image])[0]
+    np.testing.assert_allclose(r.attention.rollout, again.rollout, atol=1e-6)
+    np.testing.assert_allclose(r.attention.map_head, again.map_head, atol=1e-6)
+    assert r.p_malignant == pytest.approx(float(bundle.predict([r.image]).p_malignant[0]))
+    with pytest.raises(ConfigError, match="Crop box"):
+        triage(bundle, path, settings=TriageSettings(crop=(0.5, 0.2, 0.4, 0.9)))
+
+
+def test_pil_input_and_settings_limits(bundle, ham_dir):
+    path = sorted((ham_dir / "images").glob("*.jpg"))[2]
+    from_path = triage(bundle, path)
+    from_pil = triage(bundle, Image.open(path))
+    assert from_pil.p_malignant == pytest.approx(from_path.p_malignant)
+    from skintag.settings import Settings
+
+    small = TriageSettings.from_settings(Settings(max_upload_mb=0.01))
+    assert small.max_bytes == 10485
+    with pytest.raises(BadImageError) as info:
+        triage(bundle, path, settings=small)
+    assert info.value.reason == "too_large"
+
+
+def test_reliability_from_a_bundles_eval_predictions(tmp_path):
+    (tmp_path / "eval").mkdir()
+    rows = ["image_id,y_true,y_score,split"] + [f"a{i},{int(i < 3)},0.35,test" for i in range(10)]
+    rows += [f"b{i},1,0.95,test" for i in range(4)] + ["c,0,0.35,train"]  # training rows are ignored
+    (tmp_path / "eval" / "predictions_x.csv").write_text("\n".join(rows))
+    fake = SimpleNamespace(path=tmp_path, fingerprint="unit-reliability", manifest={})
+    table = bundle_reliability(fake)
+    by_bin = {round(b.lo, 1): (b.n, b.positives) for b in table if b.n}
+    assert by_bin == {0.3: (10, 3), 0.9: (4, 4)}
+    r = run(0.33, NEVUS, reliability=table)
+    ci = binomtest(3, 10).proportion_ci(method="wilson")
+    assert r.p_interval == pytest.approx((ci.low, ci.high))
