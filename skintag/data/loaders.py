@@ -306,7 +306,7 @@ def _finish(df: pd.DataFrame, audit: LabelAudit, *, strict: bool, require_images
     return df
 
 
-def _fitz_none(n: int) -> dict[str, object]:
+def _fitz_none() -> dict[str, object]:
     return {"fitzpatrick": pd.NA, "fitzpatrick_group": "unknown", "fitzpatrick_source": "none"}
 
 
@@ -351,7 +351,7 @@ def _ham_frame(
         "condition_id": cond,
         "malignant": [tx.is_malignant(c) for c in cond],
         "raw_label": dx,
-        **_fitz_none(len(raw)),
+        **_fitz_none(),
         "patient_id": np.nan,
         "lesion_id": empty_text(raw["lesion_id"]),
         "age": _parse_age(raw["age"].tolist(), dataset=ds, file=str(path), column="age", lines=lines, audit=audit),
@@ -488,7 +488,7 @@ def _dermamnist_frame(
         "condition_id": cond,
         "malignant": [tx.is_malignant(c) for c in cond],
         "raw_label": dx,
-        **_fitz_none(len(ids)),
+        **_fitz_none(),
         "patient_id": np.nan,
         "lesion_id": lesions,
         "age": np.nan,
@@ -606,7 +606,7 @@ def _load_dermamnist_npz(npz_path: Path, audit: LabelAudit, cache_dir: Path | No
     # audit: counts and unknown indices (row = array index within its split file key)
     _map_labels(
         dx,
-        lambda v: tx.map_ham_dx(v),
+        tx.map_ham_dx,
         dataset=ds,
         file=str(npz_path),
         column="<split>_labels",
@@ -923,7 +923,7 @@ def _load_bcn_isic2019(folder: Path, audit: LabelAudit) -> pd.DataFrame:
         "condition_id": cond,
         "malignant": [tx.is_malignant(c) for c in cond],
         "raw_label": raw_labels,
-        **_fitz_none(len(meta)),
+        **_fitz_none(),
         "patient_id": np.nan,
         "lesion_id": empty_text(meta["lesion_id"]),
         "age": _parse_age(
@@ -1024,7 +1024,7 @@ def _load_bcn_archive(path: Path, audit: LabelAudit) -> pd.DataFrame:
         "condition_id": cond,
         "malignant": malignant,
         "raw_label": raw_labels,
-        **_fitz_none(n),
+        **_fitz_none(),
         "patient_id": empty_text(col("patient_id")),
         "lesion_id": empty_text(col("lesion_id")),
         "age": _parse_age(col("age_approx"), dataset=ds, file=str(path), column="age_approx", lines=lines, audit=audit),

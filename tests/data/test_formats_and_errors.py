@@ -423,3 +423,28 @@ def test_bad_fitzpatrick_value(pad_copy):
         f"expected {FITZPATRICK_EXPECTED}"
     )
     assert FITZPATRICK_EXPECTED == "1-6, I-VI, or -1/empty/UNK for unknown"
+
+
+def test_ham10000_images_split_over_two_folders(tmp_path, ham_dir):
+    """The Dataverse download splits the images over HAM10000_images_part_1/_2; one listing per folder finds them."""
+    lines = (ham_dir / "HAM10000_metadata.csv").read_bytes().split(b"\r\n")
+    shipped = sorted(p.stem for p in (ham_dir / "images").glob("*.jpg"))[:4]
+    rows = [ln for ln in lines[1:] if ln.split(b",")[1].decode() in shipped]
+    folder = tmp_path / "ham10000"
+    (folder / "HAM10000_images_part_1").mkdir(parents=True)
+    (folder / "HAM10000_images_part_2").mkdir()
+    (folder / "HAM10000_metadata.csv").write_bytes(b"\r\n".join([lines[0], *rows]))
+    for i, image_id in enumerate(shipped[:3]):
+        part = "HAM10000_images_part_1" if i < 2 else "HAM10000_images_part_2"
+        shutil.copy(ham_dir / "images" / f"{image_id}.jpg", folder / part / f"{image_id}.jpg")
+    df = load_dataset("ham10000", tmp_path)
+    assert len(df) == 4 and df["has_image"].sum() == 3
+    by_id = dict(zip(df["image_id"], df["image_path"], strict=True))
+    assert by_id[shipped[2]] == str((folder / "HAM10000_images_part_2" / f"{shipped[2]}.jpg").resolve())
+    assert by_id[shipped[3]] == ""
+    problem = df.attrs["audit"].problems[0]
+    assert (problem.problem, problem.count, problem.value) == (
+        "missing image file",
+        1,
+        f"1 of 4 image files missing; first: {shipped[3]}",
+    )
