@@ -247,15 +247,16 @@ def _map_labels(
 def _parse_age(
     values: Sequence[str], *, dataset: str, file: str, column: str, lines: Sequence[int], audit: LabelAudit
 ) -> np.ndarray:
+    """Ages as float years; empty/"unknown" → NaN; anything else unreadable or outside 0-120 → NaN and a problem."""
     text = pd.Series(list(values), dtype="str").str.strip()
     num = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = num.isna() & (text != "") & (text.str.lower() != "unknown")
-    for i in np.flatnonzero(bad.to_numpy()):
-        audit.add_problem(
-            Problem(dataset, file, int(lines[i]), column, text.iloc[i], "an age in years or empty", BAD_VALUE)
-        )
     out = np.array(num.to_numpy(dtype=float), copy=True)
-    out[(out < 0) | (out > 120)] = np.nan
+    bad = (num.isna() & (text != "") & (text.str.lower() != "unknown")).to_numpy() | (out < 0) | (out > 120)
+    for i in np.flatnonzero(bad):
+        audit.add_problem(
+            Problem(dataset, file, int(lines[i]), column, text.iloc[i], "an age in years (0-120) or empty", BAD_VALUE)
+        )
+    out[bad] = np.nan
     return out
 
 
@@ -302,7 +303,7 @@ def _finish(df: pd.DataFrame, audit: LabelAudit, *, strict: bool, require_images
     elif require_images:
         missing = [p for p in audit.problems if p.problem == MISSING_IMAGE]
         if missing:
-            audit.raise_for_errors(include_missing_images=True)
+            raise DataFileError(missing[0].message())
     return df
 
 

@@ -448,3 +448,20 @@ def test_ham10000_images_split_over_two_folders(tmp_path, ham_dir):
         1,
         f"1 of 4 image files missing; first: {shipped[3]}",
     )
+
+
+def test_bad_age_and_sex_values(pad_copy):
+    root, keep = pad_copy
+    path = root / "pad_ufes_20" / "metadata.csv"
+    _write(path, [keep[0], _set(keep[1], 6, "abc"), _set(keep[2], 6, "150"), _set(keep[3], 8, "X")] + keep[4:])
+    df = load_dataset("pad_ufes_20", root)
+    assert df["age"].isna().tolist()[:3] == [True, True, False]
+    assert pd.isna(df["sex"].iloc[2])
+    problems = df.attrs["audit"].problems_frame()
+    assert problems[["row", "column", "value", "expected", "problem"]].values.tolist() == [
+        [2, "age", "abc", "an age in years (0-120) or empty", "bad value"],
+        [3, "age", "150", "an age in years (0-120) or empty", "bad value"],
+        [4, "gender", "X", "male, female or empty", "bad value"],
+    ]
+    with pytest.raises(DataFileError, match=r"pad_ufes_20: bad value in .* row 2 column 'age': value 'abc'"):
+        load_dataset("pad_ufes_20", root, strict=True)
