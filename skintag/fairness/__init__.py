@@ -1,0 +1,49 @@
+"""Fairness auditing of a binary malignancy score across skin types and other groups.
+
+Public API: :func:`fairness_report` (one call) and :class:`FairnessAudit` (precompute once, report at many thresholds),
+:class:`FairnessReport`, the grouping helpers (:func:`skin_type_groups`, :func:`age_band`, :func:`intersect`,
+:func:`parse_fitzpatrick`), :func:`mitigation_whatif` (imported lazily: it needs scikit-learn and fairlearn) and
+:func:`read_predictions` / :func:`validate_predictions`. Torch-free and streamlit-free.
+"""
+
+from typing import Any
+
+from skintag.fairness.data import read_predictions, validate_predictions
+from skintag.fairness.groups import (
+    GROUPINGS,
+    UNKNOWN,
+    Grouped,
+    age_band,
+    column_groups,
+    intersect,
+    make_groups,
+    parse_fitzpatrick,
+    skin_type_groups,
+)
+from skintag.fairness.report import FairnessAudit, FairnessReport, fairness_report
+
+__all__ = [
+    "GROUPINGS",
+    "UNKNOWN",
+    "FairnessAudit",
+    "FairnessReport",
+    "Grouped",
+    "age_band",
+    "column_groups",
+    "fairness_report",
+    "intersect",
+    "make_groups",
+    "mitigation_whatif",
+    "parse_fitzpatrick",
+    "read_predictions",
+    "skin_type_groups",
+    "validate_predictions",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "mitigation_whatif":
+        from skintag.fairness.mitigation import mitigation_whatif
+
+        return mitigation_whatif
+    raise AttributeError(f"module 'skintag.fairness' has no attribute {name!r}")

@@ -1,0 +1,655 @@
+"""The fairness report: per-group rates with intervals, small-group flags, TPR/FPR gaps with bootstrap intervals and
+verdicts, and the equalized-odds difference — shaped like fairlearn's ``MetricFrame`` and agreeing with it exactly.
+
+:class:`FairnessAudit` does the threshold-independent work once (validation, grouping, NaN handling, per-group sorted
+scores, AUROC and its bootstrap); :meth:`FairnessAudit.report` then answers a new threshold in milliseconds, because
+a group's confusion counts at threshold ``t`` are ``searchsorted`` look-ups on its sorted positive and negative scores,
+and the confusion counts are sufficient statistics for every rate and for the row-resampling bootstrap of the gaps
+(see :mod:`skintag.fairness.stats`). fairlearn's ``MetricFrame`` computes the same numbers by splitting the rows per
+metric and per group, which takes about a second on 50,000 rows and about as long per bootstrap resample — fine as the
+reference in the tests, too slow behind a live slider. :func:`fairness_report` is the one-shot entry point.
+
+A prediction is positive when ``score >= threshold`` (the same rule the model bundle's operating points use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skintag.errors import LabelError
+from skintag.fairness import stats
+from skintag.fairness.groups import UNKNOWN, Grouped, resolve_groups
+
+RATES: tuple[str, ...] = ("tpr", "fpr", "tnr", "ppv", "npv")
+RATE_NAMES = {
+    "tpr": "Sensitivity (TPR)",
+    "fpr": "False-positive rate (FPR)",
+    "tnr": "Specificity (TNR)",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "auroc": "AUROC",
+}
+GAP_METRICS: tuple[str, ...] = ("tpr", "fpr")
+WITHIN, OUTSIDE, INCONCLUSIVE, NOT_ASSESSABLE = "within tolerance", "outside tolerance", "inconclusive", "not assessable"
+REFERENCE_POLICIES: tuple[str, ...] = ("between_groups", "overall")
+#: AUROC resamples touch every row (unlike the rate gaps, which resample four counts per group), so by default their
+#: number is capped at this many row-resamples in total: 200 resamples at 50,000 rows, the full ``n_boot`` below 10,000.
+AUROC_BOOT_BUDGET = 10_000_000
+AUROC_MIN_BOOT = 200
+
+
+def default_auroc_n_boot(n_boot: int, n_rows: int) -> int:
+    """AUROC resamples used when none are given: ``n_boot`` capped by :data:`AUROC_BOOT_BUDGET` (at least 200)."""
+    if n_boot <= 0:
+        return 0
+    return int(min(n_boot, max(AUROC_MIN_BOOT, AUROC_BOOT_BUDGET // max(n_rows, 1))))
+
+
+def _rng_pair(random_state: int | np.random.Generator | None) -> tuple[np.random.Generator, np.random.Generator]:
+    if isinstance(random_state, np.random.Generator):
+        return random_state, random_state
+    seq = np.random.SeedSequence(random_state)
+    a, b = seq.spawn(2)
+    return np.random.default_rng(a), np.random.default_rng(b)
+
+
+def _as_labels(y_true: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
+    y = pd.to_numeric(pd.Series(np.asarray(y_true, dtype=object)), errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raw = np.asarray(y_true, dtype=object)
+        shown = ", ".join(f"row {int(r)} ({raw[r]!r})" for r in rows[:5])
+        raise LabelError(f"y_true must be 0 or 1 in every row; {rows.size} row(s) are not: {shown}")
+    return y.astype(bool)
+
+
+@dataclass(frozen=True, eq=False)
+class FairnessReport:
+    """A read-only fairness report at one threshold (build it with :func:`fairness_report` or
+    :meth:`FairnessAudit.report`).
+
+    The MetricFrame-like parts: :attr:`overall` (Series), :attr:`by_group` (DataFrame, one row per group, "unknown" its
+    own row), :meth:`difference` / :meth:`ratio` (Series over the gap metrics "tpr" and "fpr") with
+    :attr:`difference_ci` / :attr:`ratio_ci`. Per rate ``r`` in TPR, FPR, TNR, PPV, NPV and AUROC, ``by_group`` has
+    ``r``, ``r_lo``, ``r_hi`` (Wilson intervals for rates, bootstrap for AUROC); undefined values are NaN and
+    ``notes`` says why. ``tpr_insufficient`` / ``fpr_insufficient`` flag groups below ``min_positives`` /
+    ``min_negatives``; ``in_tpr_gap`` / ``in_fpr_gap`` say which groups the gaps use. :attr:`gaps` holds difference,
+    ratio, their intervals, the tolerance and the verdict per gap. Every DataFrame/Series attribute returns a copy.
+    """
+
+    threshold: float
+    grouping: str | None
+    grouping_title: str
+    reference: str
+    ci: float
+    n_boot: int
+    auroc_n_boot: int
+    min_positives: int
+    min_negatives: int
+    include_flagged: bool
+    random_state: int | None
+    n_rows: int
+    n_dropped: int
+    equalized_odds_difference: float
+    equalized_odds_ci: tuple[float, float]
+    warnings: tuple[str, ...]
+    _by_group: pd.DataFrame = field(repr=False)
+    _overall: pd.Series = field(repr=False)
+    _gaps: pd.DataFrame = field(repr=False)
+    _audit: FairnessAudit = field(repr=False)
+
+    # --- MetricFrame-shaped accessors -----------------------------------------------------------------------------
+    @property
+    def by_group(self) -> pd.DataFrame:
+        return self._by_group.copy()
+
+    @property
+    def overall(self) -> pd.Series:
+        return self._overall.copy()
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        return self._gaps.copy()
+
+    def difference(self) -> pd.Series:
+        """TPR and FPR gap (max − min between the included groups, or to the reference) as a Series."""
+        return self._gaps["difference"].copy()
+
+    def ratio(self) -> pd.Series:
+        """TPR and FPR ratio (min / max, or the smallest ratio to the reference) as a Series."""
+        return self._gaps["ratio"].copy()
+
+    @property
+    def difference_ci(self) -> pd.DataFrame:
+        return self._gaps[["difference_lo", "difference_hi"]].rename(columns=lambda c: c.split("_")[1]).copy()
+
+    @property
+    def ratio_ci(self) -> pd.DataFrame:
+        return self._gaps[["ratio_lo", "ratio_hi"]].rename(columns=lambda c: c.split("_")[1]).copy()
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._gaps["verdict"].items()}
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(str(g) for g in self._by_group.index)
+
+    @property
+    def audit(self) -> FairnessAudit:
+        """The precomputed audit this report came from (for curves at other thresholds)."""
+        return self._audit
+
+    # --- curves ---------------------------------------------------------------------------------------------------
+    def roc_curves(self) -> dict[str, pd.DataFrame]:
+        """Per-group ROC curves (columns fpr, tpr, threshold); groups with one class only are absent."""
+        return self._audit.roc_curves()
+
+    def operating_points(self) -> pd.DataFrame:
+        """(fpr, tpr) of every group at this report's threshold."""
+        return self._by_group[["fpr", "tpr"]].copy()
+
+    def calibration(self, n_bins: int = 10) -> tuple[pd.DataFrame, pd.Series]:
+        """Reliability table by group and ECE per group (see :meth:`FairnessAudit.calibration`)."""
+        return self._audit.calibration(n_bins=n_bins, ci=self.ci)
+
+    def threshold_sweep(self, thresholds: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
+        """TPR/FPR per group and the gaps over a grid of thresholds (see :meth:`FairnessAudit.threshold_sweep`)."""
+        return self._audit.threshold_sweep(
+            thresholds, min_positives=self.min_positives, min_negatives=self.min_negatives,
+            include_flagged=self.include_flagged,
+        )
+
+    # --- exports --------------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        from skintag.fairness.export import report_to_dict
+
+        return report_to_dict(self)
+
+    def to_json(self, path: str | None = None) -> str:
+        from skintag.fairness.export import report_to_json
+
+        return report_to_json(self, path)
+
+    def to_csv(self, path: str | None = None) -> str:
+        from skintag.fairness.export import report_to_csv
+
+        return report_to_csv(self, path)
+
+    def to_markdown(self, path: str | None = None) -> str:
+        from skintag.fairness.export import report_to_markdown
+
+        return report_to_markdown(self, path)
+
+    def to_html(self, path: str | None = None, *, include_plotlyjs: bool | str = True) -> str:
+        from skintag.fairness.export import report_to_html
+
+        return report_to_html(self, path, include_plotlyjs=include_plotlyjs)
+
+
+class FairnessAudit:
+    """Threshold-independent precomputation for fast fairness reports at any threshold.
+
+    Parameters
+    ----------
+    y_true
+        0/1 labels (1 = malignant). Anything else raises :class:`LabelError` naming the rows.
+    y_score
+        Scores (e.g. calibrated P(malignant)); rows with a NaN score are dropped and counted in the warnings.
+    groups
+        One group column, a DataFrame of one or two columns (two = intersection), or a :class:`Grouped`.
+    grouping
+        "six", "three" or "binary" to parse a Fitzpatrick column, ``None`` to use the column as is; for two columns a
+        single value applies to the first column, or pass a tuple.
+    """
+
+    def __init__(
+        self,
+        y_true: Sequence[Any] | np.ndarray | pd.Series,
+        y_score: Sequence[float] | np.ndarray | pd.Series,
+        groups: Sequence[Any] | np.ndarray | pd.Series | pd.DataFrame | Grouped,
+        *,
+        grouping: str | None | tuple[str | None, str | None] = "six",
+    ) -> None:
+        score = pd.to_numeric(pd.Series(np.asarray(y_score, dtype=object)), errors="coerce").to_numpy(dtype=float)
+        y = _as_labels(y_true)
+        grouped = resolve_groups(groups, grouping)
+        if not (len(y) == len(score) == len(grouped.labels)):
+            raise LabelError(
+                f"y_true, y_score and groups must have the same length; got {len(y)}, {len(score)}, {len(grouped.labels)}"
+            )
+        if len(y) == 0:
+            raise LabelError("No rows to audit: y_true is empty")
+        warnings = list(grouped.warnings)
+        if np.isinf(score).any():
+            raise LabelError(f"y_score holds infinite values in rows {np.flatnonzero(np.isinf(score))[:5].tolist()}")
+        nan = np.isnan(score)
+        self.n_dropped = int(nan.sum())
+        if self.n_dropped:
+            rows = np.flatnonzero(nan)
+            warnings.append(
+                f"{self.n_dropped} row(s) with a missing score were left out (first rows: {rows[:5].tolist()})."
+            )
+        keep = ~nan
+        if not keep.any():
+            raise LabelError("Every y_score is missing (NaN); nothing to audit")
+        self.y = y[keep]
+        self.score = score[keep]
+        self.labels = grouped.labels[keep]
+        self.grouping = grouping if isinstance(grouping, str) or grouping is None else "/".join(map(str, grouping))
+        self.grouping_title = grouped.title
+        self.group_names: tuple[str, ...] = tuple(g for g in grouped.order if g in set(self.labels.tolist()))
+        self.parts = None
+        if grouped.parts is not None:
+            lookup = dict(zip(grouped.order, grouped.parts, strict=True))
+            self.parts = tuple(lookup[g] for g in self.group_names)
+        self.warnings = tuple(warnings)
+        index = {g: i for i, g in enumerate(self.group_names)}
+        self.codes = pd.Categorical(self.labels, categories=list(index)).codes.astype(np.int64)
+        self._pos: list[np.ndarray] = []
+        self._neg: list[np.ndarray] = []
+        for g in range(len(self.group_names)):
+            m = self.codes == g
+            self._pos.append(np.sort(self.score[m & self.y]))
+            self._neg.append(np.sort(self.score[m & ~self.y]))
+        self._pos_all = np.sort(self.score[self.y])
+        self._neg_all = np.sort(self.score[~self.y])
+        self.n = np.bincount(self.codes, minlength=len(self.group_names))
+        self.positives = np.array([p.size for p in self._pos])
+        self.negatives = np.array([q.size for q in self._neg])
+        self.auroc = np.array([self._auroc_sorted(p, q) for p, q in zip(self._pos, self._neg, strict=True)])
+        self.auroc_overall = self._auroc_sorted(self._pos_all, self._neg_all)
+        self._auroc_boot: dict[tuple[int, int | None], np.ndarray] = {}
+
+    @staticmethod
+    def _auroc_sorted(pos: np.ndarray, neg: np.ndarray) -> float:
+        if pos.size == 0 or neg.size == 0:
+            return float("nan")
+        below = np.searchsorted(neg, pos, side="left")
+        ties = np.searchsorted(neg, pos, side="right") - below
+        return float((below + 0.5 * ties).sum() / (pos.size * neg.size))
+
+    # --- counts ---------------------------------------------------------------------------------------------------
+    def cells(self, threshold: float) -> np.ndarray:
+        """(G, 4) TP, FN, FP, TN per group at ``threshold`` (positive when ``score >= threshold``)."""
+        out = np.empty((len(self.group_names), 4), dtype=np.int64)
+        for g, (p, q) in enumerate(zip(self._pos, self._neg, strict=True)):
+            fn = np.searchsorted(p, threshold, side="left")
+            tn = np.searchsorted(q, threshold, side="left")
+            out[g] = (p.size - fn, fn, q.size - tn, tn)
+        return out
+
+    def cells_grid(self, thresholds: np.ndarray) -> np.ndarray:
+        """(T, G, 4) counts for many thresholds at once."""
+        t = np.asarray(thresholds, dtype=float)
+        out = np.empty((t.size, len(self.group_names), 4), dtype=np.int64)
+        for g, (p, q) in enumerate(zip(self._pos, self._neg, strict=True)):
+            fn = np.searchsorted(p, t, side="left")
+            tn = np.searchsorted(q, t, side="left")
+            out[:, g] = np.stack([p.size - fn, fn, q.size - tn, tn], axis=1)
+        return out
+
+    def auroc_bootstrap(self, n_boot: int, random_state: int | None) -> np.ndarray:
+        """(n_boot, G + 1) AUROC replicates per group and overall (last column); computed once per (n_boot, seed)."""
+        key = (int(n_boot), random_state)
+        if key not in self._auroc_boot or random_state is None:
+            rng = np.random.default_rng(np.random.SeedSequence(random_state).spawn(3)[2])
+            cols = []
+            for g in range(len(self.group_names)):
+                m = self.codes == g
+                cols.append(stats.bootstrap_auroc(self.y[m], self.score[m], n_boot, rng))
+            cols.append(stats.bootstrap_auroc(self.y, self.score, n_boot, rng))
+            self._auroc_boot[key] = np.stack(cols, axis=1)
+        return self._auroc_boot[key]
+
+    # --- the report -----------------------------------------------------------------------------------------------
+    def report(
+        self,
+        threshold: float,
+        *,
+        min_positives: int = 5,
+        min_negatives: int = 5,
+        n_boot: int = 1000,
+        auroc_n_boot: int | None = None,
+        ci: float = 0.95,
+        tolerance: float | Mapping[str, float] = 0.05,
+        include_flagged: bool = False,
+        reference: str = "between_groups",
+        exclude_from_gaps: Sequence[str] | None = None,
+        random_state: int | None = None,
+    ) -> FairnessReport:
+        """The fairness report at ``threshold``; see :func:`fairness_report` for the parameters."""
+        threshold = float(threshold)
+        if not np.isfinite(threshold):
+            raise LabelError(f"threshold must be a finite number, got {threshold!r}")
+        tol = _tolerances(tolerance)
+        if reference not in REFERENCE_POLICIES and reference not in self.group_names:
+            raise LabelError(
+                f"Unknown reference {reference!r}; expected one of {REFERENCE_POLICIES} or a group name "
+                f"{list(self.group_names)}"
+            )
+        names = self.group_names
+        G = len(names)
+        cells = self.cells(threshold)
+        rates = stats.rates_from_cells(cells)
+        total = cells.sum(axis=0)
+        overall_rates = stats.rates_from_cells(total)
+        denominators = {
+            "tpr": (cells[:, 0], cells[:, 0] + cells[:, 1]),
+            "fpr": (cells[:, 2], cells[:, 2] + cells[:, 3]),
+            "tnr": (cells[:, 3], cells[:, 2] + cells[:, 3]),
+            "ppv": (cells[:, 0], cells[:, 0] + cells[:, 2]),
+            "npv": (cells[:, 3], cells[:, 3] + cells[:, 1]),
+        }
+        tpr_flag = self.positives < min_positives
+        fpr_flag = self.negatives < min_negatives
+        if exclude_from_gaps is None:
+            exclude_from_gaps = (UNKNOWN,) if self.grouping in ("six", "three", "binary") else ()
+        excluded = np.array([g in set(exclude_from_gaps) for g in names], dtype=bool)
+
+        # per-group table
+        table: dict[str, Any] = {
+            "n": self.n, "positives": self.positives, "negatives": self.negatives,
+            "tp": cells[:, 0], "fn": cells[:, 1], "fp": cells[:, 2], "tn": cells[:, 3],
+        }
+        overall: dict[str, Any] = {
+            "n": int(self.n.sum()), "positives": int(self.positives.sum()), "negatives": int(self.negatives.sum()),
+            "tp": int(total[0]), "fn": int(total[1]), "fp": int(total[2]), "tn": int(total[3]),
+        }
+        for r in RATES:
+            k, n = denominators[r]
+            lo, hi = stats.wilson_interval(k, n, ci)
+            table[r], table[f"{r}_lo"], table[f"{r}_hi"] = rates[r], lo, hi
+            k_all = {"tpr": total[0], "fpr": total[2], "tnr": total[3], "ppv": total[0], "npv": total[3]}[r]
+            n_all = {"tpr": total[0] + total[1], "fpr": total[2] + total[3], "tnr": total[2] + total[3],
+                     "ppv": total[0] + total[2], "npv": total[3] + total[1]}[r]
+            olo, ohi = stats.wilson_interval(k_all, n_all, ci)
+            overall[r], overall[f"{r}_lo"], overall[f"{r}_hi"] = float(overall_rates[r]), float(olo), float(ohi)
+        a_boot = auroc_n_boot if auroc_n_boot is not None else default_auroc_n_boot(n_boot, int(self.y.size))
+        if a_boot > 0:
+            boot = self.auroc_bootstrap(a_boot, random_state)
+            alo, ahi = stats.percentile_interval(boot, ci, axis=0)
+        else:
+            alo = ahi = np.full(G + 1, np.nan)
+        table["auroc"], table["auroc_lo"], table["auroc_hi"] = self.auroc, alo[:G], ahi[:G]
+        overall["auroc"], overall["auroc_lo"], overall["auroc_hi"] = self.auroc_overall, float(alo[G]), float(ahi[G])
+        table["tpr_insufficient"] = tpr_flag
+        table["fpr_insufficient"] = fpr_flag
+        in_gap = {
+            "tpr": ~excluded & (include_flagged | ~tpr_flag) & np.isfinite(rates["tpr"]),
+            "fpr": ~excluded & (include_flagged | ~fpr_flag) & np.isfinite(rates["fpr"]),
+        }
+        table["in_tpr_gap"] = in_gap["tpr"]
+        table["in_fpr_gap"] = in_gap["fpr"]
+        table["notes"] = [
+            _notes(cells[g], self.positives[g], self.negatives[g], min_positives, min_negatives, names[g] == UNKNOWN)
+            for g in range(G)
+        ]
+        by_group = pd.DataFrame(table, index=pd.Index(list(names), name="group"))
+        if self.parts is not None:
+            by_group.insert(0, "group_b", [p[1] for p in self.parts])
+            by_group.insert(0, "group_a", [p[0] for p in self.parts])
+
+        # gaps with bootstrap intervals
+        ref_idx = names.index(reference) if reference in names else None
+        rng_gap, _ = _rng_pair(random_state)
+        boot_cells = stats.bootstrap_cells(cells, n_boot, rng_gap) if n_boot > 0 else None
+        gap_rows = {}
+        warnings = list(self.warnings)
+        boot_diffs = []
+        for m in GAP_METRICS:
+            use = in_gap[m].copy()
+            if ref_idx is not None:
+                use[ref_idx] = np.isfinite(rates[m][ref_idx])
+            sub_ref = None if ref_idx is None else int(use[:ref_idx].sum())
+            point_overall = None if reference != "overall" else np.asarray(overall_rates[m])
+            diff, ratio = stats.gap_stats(rates[m][use], point_overall, sub_ref)
+            if boot_cells is not None:
+                br = stats.rates_from_cells(boot_cells)[m][:, use]
+                b_over = stats.rates_from_cells(boot_cells.sum(axis=1))[m] if reference == "overall" else None
+                bd, brat = stats.gap_stats(br, b_over, sub_ref)
+                d_lo, d_hi = stats.percentile_interval(bd, ci)
+                r_lo, r_hi = stats.percentile_interval(brat, ci)
+                boot_diffs.append(bd)
+            else:
+                d_lo = d_hi = r_lo = r_hi = np.nan
+            verdict = _verdict(float(diff), float(d_lo), float(d_hi), tol[m])
+            used = [names[g] for g in np.flatnonzero(use)]
+            left_out = [names[g] for g in np.flatnonzero(~use)]
+            gap_rows[m] = {
+                "difference": float(diff), "difference_lo": float(d_lo), "difference_hi": float(d_hi),
+                "ratio": float(ratio), "ratio_lo": float(r_lo), "ratio_hi": float(r_hi),
+                "tolerance": tol[m], "verdict": verdict, "groups_used": ", ".join(used),
+                "groups_left_out": ", ".join(left_out),
+            }
+            if verdict == NOT_ASSESSABLE:
+                warnings.append(
+                    f"The {m.upper()} gap cannot be assessed: fewer than two groups have enough "
+                    f"{'positives' if m == 'tpr' else 'negatives'} (≥ {min_positives if m == 'tpr' else min_negatives})."
+                )
+        gaps = pd.DataFrame.from_dict(gap_rows, orient="index")
+        gaps.index.name = "metric"
+        diffs = np.array([gap_rows[m]["difference"] for m in GAP_METRICS])
+        eod = float(np.nanmax(diffs)) if np.isfinite(diffs).any() else float("nan")
+        if boot_diffs:
+            stacked = np.stack(boot_diffs, axis=1)
+            eod_b = np.where(np.isfinite(stacked).any(axis=1), np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf),
+                                                                          axis=1), np.nan)
+            e_lo, e_hi = stats.percentile_interval(eod_b, ci)
+            eod_ci = (float(e_lo), float(e_hi))
+        else:
+            eod_ci = (float("nan"), float("nan"))
+        warnings.extend(_small_group_sentences(by_group, min_positives, min_negatives, include_flagged))
+        return FairnessReport(
+            threshold=threshold, grouping=self.grouping, grouping_title=self.grouping_title, reference=reference,
+            ci=ci, n_boot=int(n_boot), auroc_n_boot=int(a_boot), min_positives=int(min_positives),
+            min_negatives=int(min_negatives), include_flagged=bool(include_flagged), random_state=random_state,
+            n_rows=int(self.y.size), n_dropped=self.n_dropped, equalized_odds_difference=eod,
+            equalized_odds_ci=eod_ci, warnings=tuple(warnings), _by_group=by_group,
+            _overall=pd.Series(overall, name="overall", dtype=object), _gaps=gaps, _audit=self,
+        )
+
+    # --- threshold-independent views -------------------------------------------------------------------------------
+    def roc_curves(self) -> dict[str, pd.DataFrame]:
+        """ROC curve per group (scikit-learn's ``roc_curve``); groups with a single class are left out."""
+        from sklearn.metrics import roc_curve
+
+        out = {}
+        for g, name in enumerate(self.group_names):
+            m = self.codes == g
+            if self.positives[g] and self.negatives[g]:
+                fpr, tpr, thr = roc_curve(self.y[m], self.score[m])
+                out[name] = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
+        return out
+
+    def calibration(self, n_bins: int = 10, ci: float = 0.95) -> tuple[pd.DataFrame, pd.Series]:
+        """Reliability curve by group over ``n_bins`` equal-width bins of the score in [0, 1].
+
+        Returns
+        -------
+        table : rows (group, bin) with n, mean_score, observed (fraction malignant) and its Wilson interval;
+            empty bins are left out.
+        ece : Series, expected calibration error per group (Σ n_b / n · |observed_b − mean_score_b|).
+        """
+        b = np.clip((self.score * n_bins).astype(int), 0, n_bins - 1)
+        G = len(self.group_names)
+        key = self.codes * n_bins + b
+        cnt = np.bincount(key, minlength=G * n_bins).reshape(G, n_bins)
+        s_sum = np.bincount(key, weights=self.score, minlength=G * n_bins).reshape(G, n_bins)
+        y_sum = np.bincount(key, weights=self.y.astype(float), minlength=G * n_bins).reshape(G, n_bins)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_s = s_sum / cnt
+            obs = y_sum / cnt
+        lo, hi = stats.wilson_interval(y_sum, cnt, ci)
+        gi, bi = np.nonzero(cnt)
+        table = pd.DataFrame({
+            "group": np.asarray(self.group_names, dtype=object)[gi], "bin": bi,
+            "bin_lo": bi / n_bins, "bin_hi": (bi + 1) / n_bins, "n": cnt[gi, bi],
+            "mean_score": mean_s[gi, bi], "observed": obs[gi, bi], "observed_lo": lo[gi, bi], "observed_hi": hi[gi, bi],
+        })
+        with np.errstate(invalid="ignore"):
+            ece = np.nansum(cnt * np.abs(np.nan_to_num(obs) - np.nan_to_num(mean_s)), axis=1) / cnt.sum(axis=1)
+        return table, pd.Series(ece, index=pd.Index(self.group_names, name="group"), name="ece")
+
+    def threshold_sweep(
+        self,
+        thresholds: Sequence[float] | np.ndarray | None = None,
+        *,
+        min_positives: int = 5,
+        min_negatives: int = 5,
+        include_flagged: bool = False,
+        exclude_from_gaps: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """TPR and FPR per group (wide: ``tpr[<group>]``, ``fpr[<group>]``) plus the between-group gaps and the
+        equalized-odds difference, for each threshold of a grid (default 0.05 … 0.95 by 0.05)."""
+        t = np.round(np.arange(0.05, 0.951, 0.05), 4) if thresholds is None else np.asarray(thresholds, dtype=float)
+        rates = stats.rates_from_cells(self.cells_grid(t))
+        if exclude_from_gaps is None:
+            exclude_from_gaps = (UNKNOWN,) if self.grouping in ("six", "three", "binary") else ()
+        keep = np.array([g not in set(exclude_from_gaps) for g in self.group_names])
+        out: dict[str, Any] = {"threshold": t}
+        for m, flag in (("tpr", self.positives < min_positives), ("fpr", self.negatives < min_negatives)):
+            for g, name in enumerate(self.group_names):
+                out[f"{m}[{name}]"] = rates[m][:, g]
+            use = keep & (include_flagged | ~flag)
+            out[f"{m}_gap"] = stats.gap_stats(rates[m][:, use], None, None)[0]
+        out["equalized_odds_difference"] = np.fmax(out["tpr_gap"], out["fpr_gap"])
+        return pd.DataFrame(out)
+
+
+def _tolerances(tolerance: float | Mapping[str, float]) -> dict[str, float]:
+    if isinstance(tolerance, Mapping):
+        unknown = set(tolerance) - set(GAP_METRICS)
+        if unknown:
+            raise LabelError(f"tolerance keys must be among {GAP_METRICS}, got {sorted(unknown)}")
+        tol = {m: float(tolerance.get(m, 0.05)) for m in GAP_METRICS}
+    else:
+        tol = {m: float(tolerance) for m in GAP_METRICS}
+    for m, v in tol.items():
+        if not 0.0 <= v <= 1.0:
+            raise LabelError(f"tolerance for {m} must be in [0, 1], got {v}")
+    return tol
+
+
+def _verdict(diff: float, lo: float, hi: float, tol: float) -> str:
+    if not np.isfinite(diff):
+        return NOT_ASSESSABLE
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # no interval: judge the point estimate alone
+        return WITHIN if diff <= tol else OUTSIDE
+    if hi <= tol:
+        return WITHIN
+    if lo > tol:
+        return OUTSIDE
+    return INCONCLUSIVE
+
+
+def _notes(cells: np.ndarray, pos: int, neg: int, min_pos: int, min_neg: int, unknown: bool) -> str:
+    tp, fn, fp, tn = (int(x) for x in cells)
+    notes = []
+    if pos == 0:
+        notes.append("TPR undefined: no malignant cases")
+    elif pos < min_pos:
+        notes.append(f"TPR: insufficient evidence ({pos} malignant < {min_pos})")
+    if neg == 0:
+        notes.append("FPR/TNR undefined: no benign cases")
+    elif neg < min_neg:
+        notes.append(f"FPR: insufficient evidence ({neg} benign < {min_neg})")
+    if tp + fp == 0:
+        notes.append("PPV undefined: no positive predictions")
+    if tn + fn == 0:
+        notes.append("NPV undefined: no negative predictions")
+    if pos == 0 or neg == 0:
+        notes.append("AUROC undefined: one class only")
+    if unknown:
+        notes.append("skin type not recorded")
+    return "; ".join(notes)
+
+
+def _small_group_sentences(by_group: pd.DataFrame, min_pos: int, min_neg: int, include_flagged: bool) -> list[str]:
+    out = []
+    action = "kept in the gaps because flagged groups were included" if include_flagged else "left out of the gap"
+    for name, row in by_group.iterrows():
+        if row["tpr_insufficient"]:
+            out.append(
+                f"Group {name} has only {int(row['positives'])} malignant case(s) (fewer than {min_pos}): its "
+                f"sensitivity is insufficient evidence and is {action}."
+            )
+        if row["fpr_insufficient"]:
+            out.append(
+                f"Group {name} has only {int(row['negatives'])} benign case(s) (fewer than {min_neg}): its "
+                f"false-positive rate is insufficient evidence and is {action}."
+            )
+    return out
+
+
+def fairness_report(
+    y_true: Sequence[Any] | np.ndarray | pd.Series,
+    y_score: Sequence[float] | np.ndarray | pd.Series,
+    groups: Sequence[Any] | np.ndarray | pd.Series | pd.DataFrame | Grouped,
+    *,
+    threshold: float,
+    grouping: str | None | tuple[str | None, str | None] = "six",
+    min_positives: int = 5,
+    min_negatives: int = 5,
+    n_boot: int = 1000,
+    auroc_n_boot: int | None = None,
+    ci: float = 0.95,
+    tolerance: float | Mapping[str, float] = 0.05,
+    include_flagged: bool = False,
+    reference: str = "between_groups",
+    exclude_from_gaps: Sequence[str] | None = None,
+    random_state: int | None = None,
+) -> FairnessReport:
+    """Fairness of a binary score across groups at one threshold.
+
+    Parameters
+    ----------
+    y_true, y_score, groups, grouping
+        See :class:`FairnessAudit`.
+    threshold
+        A row is predicted malignant when ``y_score >= threshold``.
+    min_positives, min_negatives
+        A group with fewer malignant (benign) cases has its TPR (FPR) flagged as insufficient evidence and left out of
+        the TPR (FPR) gap unless ``include_flagged``.
+    n_boot
+        Bootstrap resamples for the gap intervals (rows resampled within each group, seeded by ``random_state``);
+        0 skips the intervals.
+    auroc_n_boot
+        Resamples for the AUROC intervals (positives and negatives resampled separately within each group). Default:
+        ``n_boot`` capped so that resamples × rows ≤ 10 million (200 resamples at 50,000 rows; see
+        :func:`default_auroc_n_boot`). Computed once per audit and seed, reused at every threshold.
+    ci
+        Interval mass (0.95).
+    tolerance
+        Largest acceptable gap, one number or ``{"tpr": ..., "fpr": ...}``. Verdict "within tolerance" when the whole
+        interval is at or below it, "outside tolerance" when the whole interval is above it, "inconclusive" when the
+        interval spans it, "not assessable" with fewer than two usable groups.
+    include_flagged
+        Keep insufficient-evidence groups in the gaps.
+    reference
+        "between_groups" (max − min, min / max; fairlearn's default), "overall" (each group against the overall rate;
+        fairlearn's ``to_overall``) or a group name (each group against that group).
+    exclude_from_gaps
+        Groups never used in the gaps. Default: "unknown" for skin-type groupings (it is not a skin type), none
+        otherwise; the group still has its own row.
+    random_state
+        Seed for the bootstraps; the same seed gives the same intervals.
+
+    Returns
+    -------
+    FairnessReport
+        With all groups flagged-free and nothing excluded, ``report.equalized_odds_difference`` equals
+        ``fairlearn.metrics.equalized_odds_difference(y_true, y_score >= threshold, sensitive_features=groups)``.
+    """
+    audit = FairnessAudit(y_true, y_score, groups, grouping=grouping)
+    return audit.report(
+        threshold, min_positives=min_positives, min_negatives=min_negatives, n_boot=n_boot,
+        auroc_n_boot=auroc_n_boot, ci=ci, tolerance=tolerance, include_flagged=include_flagged, reference=reference,
+        exclude_from_gaps=exclude_from_gaps, random_state=random_state,
+    )
