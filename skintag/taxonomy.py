@@ -258,7 +258,9 @@ KEYWORD_RULES: tuple[tuple[int, str], ...] = (
         8,
         r"dermatitis|eczema|psoria|lichen|verruca|\bwarts?\b|infection|fungal|onychomycosis|tinea|rosacea|\bacne\b"
         r"|folliculitis|impetigo|lupus|vitiligo|urticaria|alopecia|scabies|herpes|cellulitis|keloid"
-        r"|granuloma annulare|pityriasis|prurigo|morphea|scleroderma|pemphig|bullous|molluscum|abscess",
+        r"|granuloma annulare|pityriasis|prurigo|morphea|scleroderma|pemphig|bullous|molluscum|abscess"
+        r"|condyloma|coccidioidomycosis|graft vs host|dermatomyositis|physical injur|ulceration|\bscars?\b"
+        r"|foreign body granuloma|hyperpigmentation|hematoma",
     ),
 )
 _KEYWORD_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = tuple((cid, re.compile(p)) for cid, p in KEYWORD_RULES)

@@ -152,6 +152,12 @@ def test_isic_archive_leading_term(raw, cid, how):
         ("verruca-vulgaris", 8),
         ("eczema-spongiotic-dermatitis", 8),
         ("onychomycosis", 8),
+        ("condyloma-accuminatum", 8),
+        ("abrasions-ulcerations-and-physical-injuries", 8),
+        ("scar", 8),
+        ("hematoma", 8),
+        ("atypical-spindle-cell-nevus-of-reed", 4),
+        ("solar-lentigo", 5),
         ("nevus-lipomatosus-superficialis", 9),
     ],
 )
