@@ -1,0 +1,282 @@
+"""Stage ``evaluate`` — the only stage that reads test rows.
+
+It assembles the bundle from the earlier stages' outputs (``evaluate/bundle``, through ``save_bundle`` and
+``load_bundle``, so the numbers come from exactly the code path the app serves), embeds the test images and every
+external evaluation set (e.g. the PAD-UFES-20 smartphone photos), and writes:
+
+* ``evaluate/metrics.json`` — per evaluation set: accuracy and macro one-vs-rest AUC over the conditions present
+  (MedMNIST's metrics), malignant AUC (calibrated and raw), sensitivity/specificity at every operating point, ECE before
+  and after calibration, each with a seeded bootstrap 95 % CI; per-group results (Fitzpatrick group and type, sex,
+  dataset, domain); the logistic and majority baselines on the same rows;
+* ``evaluate/predictions_<set>.csv`` — one row per image in the CONTRACTS §3 layout (plus ``y_score_raw``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skintag.taxonomy import N_CONDITIONS
+from training.common import setup_torch
+from training.rundir import RunDir, write_json
+
+STAGE = "evaluate"
+FORMAT_VERSION = 1
+PRED_COLUMNS = (
+    ["image_id", "dataset", "domain", "y_true", "y_score", "condition_true"]
+    + [f"cond_prob_{i}" for i in range(N_CONDITIONS)]
+    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw"]
+)
+
+
+def test_set_name(cfg: dict[str, Any]) -> str:
+    return "+".join(cfg["data"]["datasets"]) + "_test"
+
+
+def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, cond: np.ndarray, split: str) -> pd.DataFrame:
+    """The predictions table (CONTRACTS §3) for ``rows`` and the model outputs."""
+    df = pd.DataFrame(
+        {
+            "image_id": rows["image_id"].astype(str).to_numpy(),
+            "dataset": rows["dataset"].astype(str).to_numpy(),
+            "domain": rows["domain"].astype(str).to_numpy(),
+            "y_true": rows["malignant"].to_numpy(int),
+            "y_score": np.asarray(p_cal, float),
+            "condition_true": rows["condition_id"].to_numpy(int),
+        }
+    )
+    for i in range(N_CONDITIONS):
+        df[f"cond_prob_{i}"] = cond[:, i]
+    df["fitzpatrick"] = pd.array(rows["fitzpatrick"], dtype="Int64")
+    for col in ("fitzpatrick_group", "sex", "age", "site"):
+        df[col] = rows[col].to_numpy()
+    df["split"] = split
+    df["y_score_raw"] = np.asarray(p_raw, float)
+    return df[PRED_COLUMNS]
+
+
+def _est(metric: Any, *arrays: np.ndarray, n_boot: int, ci: float, seed: int) -> dict[str, Any]:
+    from skintag.metrics import bootstrap
+
+    return bootstrap(metric, *arrays, n_boot=n_boot, ci=ci, seed=seed).to_dict()
+
+
+def set_metrics(
+    pred: pd.DataFrame,
+    *,
+    operating_points: dict[str, float],
+    trained_classes: list[int],
+    n_boot: int,
+    ci: float,
+    seed: int,
+    ece_bins: int,
+) -> dict[str, Any]:
+    """Metrics with bootstrap CIs for one predictions table (see the module docstring). Deterministic given ``seed``."""
+    from skintag.metrics import (
+        accuracy,
+        binary_auc,
+        expected_calibration_error,
+        macro_auc_ovr,
+        sensitivity_specificity,
+    )
+
+    y = pred["y_true"].to_numpy(int)
+    p = pred["y_score"].to_numpy(float)
+    raw = pred["y_score_raw"].to_numpy(float)
+    cond_true = pred["condition_true"].to_numpy(int)
+    probs = pred[[f"cond_prob_{i}" for i in range(N_CONDITIONS)]].to_numpy(float)
+    classes = [c for c in sorted(set(cond_true.tolist())) if c in set(trained_classes)]
+    known = np.isin(cond_true, classes)
+    kw = {"n_boot": n_boot, "ci": ci, "seed": seed}
+    out: dict[str, Any] = {
+        "n": len(pred),
+        "n_malignant": int(y.sum()),
+        "accuracy": _est(accuracy, cond_true, probs, **kw),
+        "macro_auc_ovr": _est(lambda t, pr: macro_auc_ovr(t, pr, classes), cond_true[known], probs[known], **kw)
+        if len(classes) >= 2 else None,
+        "malignant_auc": _est(binary_auc, y, p, **kw),
+        "malignant_auc_raw": _est(binary_auc, y, raw, **kw),
+        "ece_raw": _est(lambda t, s: expected_calibration_error(t, s, ece_bins), y, raw, **kw),
+        "ece_calibrated": _est(lambda t, s: expected_calibration_error(t, s, ece_bins), y, p, **kw),
+    }
+    for name, thr in operating_points.items():
+        out[f"sensitivity@{name}"] = _est(lambda t, s, th=thr: sensitivity_specificity(t, s, th)[0], y, p, **kw)
+        out[f"specificity@{name}"] = _est(lambda t, s, th=thr: sensitivity_specificity(t, s, th)[1], y, p, **kw)
+    out["classes_in_macro_auc"] = classes
+    out["rows_outside_trained_classes"] = int((~known).sum())
+    return out
+
+
+def group_metrics(
+    pred: pd.DataFrame, *, by: str, threshold: float, n_boot: int, ci: float, seed: int, ece_bins: int
+) -> list[dict[str, Any]]:
+    """Per-group rows: n, positives, malignant AUC, sensitivity and specificity at ``threshold``, ECE, with CIs."""
+    from skintag.metrics import binary_auc, expected_calibration_error, sensitivity_specificity
+
+    rows = []
+    keys = pred[by].astype("string").fillna("unknown")
+    for g in sorted(keys.unique(), key=str):
+        part = pred[keys == g]
+        y, p = part["y_true"].to_numpy(int), part["y_score"].to_numpy(float)
+        kw = {"n_boot": n_boot, "ci": ci, "seed": seed}
+        rows.append(
+            {
+                by: str(g),
+                "n": len(part),
+                "n_pos": int(y.sum()),
+                "malignant_auc": _est(binary_auc, y, p, **kw),
+                "sensitivity": _est(lambda t, s: sensitivity_specificity(t, s, threshold)[0], y, p, **kw),
+                "specificity": _est(lambda t, s: sensitivity_specificity(t, s, threshold)[1], y, p, **kw),
+                "ece_calibrated": expected_calibration_error(y, p, ece_bins),
+            }
+        )
+    return rows
+
+
+def evaluate_predictions(pred: pd.DataFrame, cfg: dict[str, Any], *, operating_points: dict[str, float],
+                         default_op: str, trained_classes: list[int]) -> dict[str, Any]:
+    """Overall and per-group metrics of one evaluation set (used by the stage and by the reproduction test)."""
+    ev = cfg["evaluate"]
+    kw = {"n_boot": int(ev["n_boot"]), "ci": float(ev["ci"]), "seed": int(cfg["seed"]), "ece_bins": int(ev["ece_bins"])}
+    overall = set_metrics(pred, operating_points=operating_points, trained_classes=trained_classes, **kw)
+    groups = {}
+    for by in ("fitzpatrick_group", "fitzpatrick", "sex", "dataset", "domain"):
+        if pred[by].notna().any():
+            groups[by] = group_metrics(pred, by=by, threshold=operating_points[default_op], **kw)
+    return {"overall": overall, "per_group": groups}
+
+
+def _baselines(run: RunDir, emb: np.ndarray, rows: pd.DataFrame, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Point estimates of the baselines on the same rows (results table; nothing is selected on test)."""
+    from skintag.metrics import accuracy, binary_auc, macro_auc_ovr
+    from training.stages.heads import load_baselines
+
+    y = rows["malignant"].to_numpy(int)
+    cond = rows["condition_id"].to_numpy(int)
+    out = {}
+    for name, heads in load_baselines(run, stage=STAGE).items():
+        pb, pc = heads["binary"].predict_proba(emb), heads["condition"].predict_proba(emb)
+        out[name] = {"malignant_auc": binary_auc(y, pb), "accuracy": accuracy(cond, pc), "macro_auc_ovr": macro_auc_ovr(cond, pc)}
+    return out
+
+
+def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_files: dict[str, Path] | None = None,
+                    metrics: dict[str, Any] | None = None, per_group: Any = None) -> Path:
+    """save_bundle from the run's outputs (fine-tuned or starting backbone, shipped heads, calibrator, operating
+    points, training-data ids)."""
+    from skintag.model.bundle import save_bundle
+    from training.common import initial_backbone, make_preprocessing
+    from training.rundir import read_json
+    from training.stages.calibrate import load_calibration
+    from training.stages.finetune import best_backbone_dir
+    from training.stages.heads import load_shipped_heads
+
+    if cfg["finetune"]["enabled"]:
+        from skintag.model.backbone import load_backbone
+
+        backbone = load_backbone(run.require(best_backbone_dir(run), stage=STAGE, producer="finetune"))
+    else:
+        backbone = initial_backbone(cfg)
+    preprocessing = make_preprocessing(cfg, backbone)
+    heads = load_shipped_heads(run, stage=STAGE)
+    calibrator, ops = load_calibration(run, stage=STAGE)
+    prep = run.read_done("prepare")
+    ft = read_json(run.root / "finetune" / "history.json") if cfg["finetune"]["enabled"] else None
+    ex = cfg["export"]
+    fields: dict[str, Any] = {
+        "name": cfg["name"],
+        "version": cfg["version"],
+        "description": f"SigLIP vision encoder ({'trained from scratch' if cfg['backbone']['source'] == 'scratch' else cfg['backbone']['source']}) "
+        f"with XGBoost heads, trained by `python -m training all` on {', '.join(cfg['data']['datasets'])}.",
+        "licence": ex["license"],
+        "thresholds": dict(ex["thresholds"]),
+        "operating_points": {k: v["threshold"] for k, v in ops.items()},
+        "default_operating_point": cfg["calibrate"]["default_operating_point"],
+        "training_data": {
+            "datasets": list(cfg["data"]["datasets"]),
+            "split_source": prep["split_source"],
+            "split_file": "eval/splits.csv",
+            "split_file_sha256": prep["split_sha256"],
+            "counts": prep["counts"],
+            "fitzpatrick_labelled": False if all(d in ("dermamnist", "ham10000", "bcn20000") for d in cfg["data"]["datasets"]) else None,
+        },
+        "training": {
+            "backbone_source": cfg["backbone"]["source"],
+            "finetune": {k: cfg["finetune"][k] for k in ("unfreeze_layers", "epochs", "effective_batch_size", "lr_backbone", "lr_head", "augment", "early_stopping_metric")},
+            "best_epoch": ft["best_epoch"] if ft else None,
+            "calibration": cfg["calibrate"]["method"],
+        },
+    }
+    if metrics is not None:
+        fields["metrics"] = metrics
+    if per_group is not None:
+        fields["per_group"] = per_group
+    files = {"eval/splits.csv": run.splits_path, **(extra_files or {})}
+    return save_bundle(out_dir, backbone=backbone, preprocessing=preprocessing, binary_head=heads["binary"],
+                       condition_head=heads["condition"], calibrator=calibrator, manifest_fields=fields,
+                       extra_files=files)
+
+
+def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
+    from accelerate import Accelerator
+
+    from skintag.embeddings import EmbeddingCache, extract_embeddings
+    from skintag.model.bundle import load_bundle
+
+    setup_torch(cfg)
+    out = run.stage_dir(STAGE)
+    staging = assemble_bundle(cfg, run, out / "bundle")
+    bundle = load_bundle(staging)
+    ops = bundle.operating_points
+    default_op = cfg["calibrate"]["default_operating_point"]
+    trained = [int(c) for c in bundle.condition_head.classes_]
+    sets: dict[str, tuple[pd.DataFrame, str]] = {test_set_name(cfg): (run.rows("test", stage=STAGE), "test")}
+    for name in cfg["evaluate"]["external"]:
+        sets[name] = (external_rows(run, name, stage=STAGE), "external")
+    metrics: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model": {"name": bundle.name, "version": bundle.version},
+        "operating_points": ops,
+        "default_operating_point": default_op,
+        "bootstrap": {"n_boot": int(cfg["evaluate"]["n_boot"]), "ci": float(cfg["evaluate"]["ci"]), "seed": int(cfg["seed"])},
+        "ece_bins": int(cfg["evaluate"]["ece_bins"]),
+        "trained_classes": trained,
+        "sets": {},
+        "baselines": {},
+    }
+    for name, (rows, split) in sets.items():
+        emb = extract_embeddings(bundle.backbone, bundle.preprocessing, rows["image_path"].astype(str).tolist(),
+                                 cache=EmbeddingCache(run.cache_dir), batch_size=int(cfg["embed"]["batch_size"]),
+                                 accelerator=Accelerator(), progress=True)
+        pr = bundle.predict_embeddings(emb)
+        pred = predictions_frame(rows, pr.p_malignant, pr.p_malignant_raw, pr.condition_probs, split)
+        pred.to_csv(out / f"predictions_{name}.csv", index=False)
+        metrics["sets"][name] = evaluate_predictions(pred, cfg, operating_points=ops, default_op=default_op, trained_classes=trained)
+        metrics["baselines"][name] = _baselines(run, emb, rows, cfg)
+        o = metrics["sets"][name]["overall"]
+        print(f"[evaluate] {name}: n={o['n']} ACC {o['accuracy']['value']:.4f} "
+              f"macro-AUC {o['macro_auc_ovr']['value'] if o['macro_auc_ovr'] else float('nan'):.4f} "
+              f"malignant AUC {o['malignant_auc']['value']:.4f} ECE {o['ece_raw']['value']:.4f} -> {o['ece_calibrated']['value']:.4f}")
+    write_json(out / "metrics.json", metrics)
+    run.done(STAGE, {"sets": {k: len(v[0]) for k, v in sets.items()}})
+    return {"sets": list(sets)}
+
+
+def external_rows(run: RunDir, name: str, *, stage: str) -> pd.DataFrame:
+    """Rows of an external evaluation set prepared by ``prepare``; like test rows, only ``evaluate`` may read them."""
+    from training.rundir import TEST_READER, TestSplitAccessError
+
+    if stage != TEST_READER:
+        raise TestSplitAccessError(f"Stage '{stage}' asked for external evaluation rows ({name}); only '{TEST_READER}' may")
+    path = run.require(run.root / "prepare" / f"external_{name}.csv", stage=stage, producer="prepare")
+    df = pd.read_csv(path, dtype={"image_id": "string", "patient_id": "string", "lesion_id": "string", "sex": "string",
+                                  "site": "string", "fitzpatrick_group": "string"})
+    df["fitzpatrick"] = pd.array(df["fitzpatrick"], dtype="Int64")
+    with (run.root / "access_log.jsonl").open("a", encoding="utf-8") as fh:
+        import json
+
+        fh.write(json.dumps({"stage": stage, "split": f"external:{name}", "n": len(df)}) + "\n")
+    return df
