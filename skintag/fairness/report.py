@@ -266,6 +266,7 @@ class FairnessAudit:
         self.auroc = np.array([self._auroc_sorted(p, q) for p, q in zip(self._pos, self._neg, strict=True)])
         self.auroc_overall = self._auroc_sorted(self._pos_all, self._neg_all)
         self._auroc_boot: dict[tuple[int, int | None], np.ndarray] = {}
+        self._roc: dict[str, pd.DataFrame] | None = None
 
     @staticmethod
     def _auroc_sorted(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -457,16 +458,19 @@ class FairnessAudit:
 
     # --- threshold-independent views -------------------------------------------------------------------------------
     def roc_curves(self) -> dict[str, pd.DataFrame]:
-        """ROC curve per group (scikit-learn's ``roc_curve``); groups with a single class are left out."""
+        """ROC curve per group (scikit-learn's ``roc_curve``); groups with a single class are left out. Cached."""
         from sklearn.metrics import roc_curve
 
+        if self._roc is not None:
+            return {g: c.copy() for g, c in self._roc.items()}
         out = {}
         for g, name in enumerate(self.group_names):
             m = self.codes == g
             if self.positives[g] and self.negatives[g]:
                 fpr, tpr, thr = roc_curve(self.y[m], self.score[m])
                 out[name] = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
-        return out
+        self._roc = out
+        return {g: c.copy() for g, c in out.items()}
 
     def calibration(self, n_bins: int = 10, ci: float = 0.95) -> tuple[pd.DataFrame, pd.Series]:
         """Reliability curve by group over ``n_bins`` equal-width bins of the score in [0, 1].
