@@ -54,10 +54,26 @@ def skin_type_options(labels: pd.Series) -> list[str]:
     return [o for o in order if o in present]
 
 
+def dataset_color(name: str) -> str:
+    """A fixed colour per dataset, so a dataset looks the same in every chart."""
+    return PALETTE[_dataset_rank(name) % len(PALETTE)]
+
+
+def _dataset_rank(name: str) -> int:
+    return DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER)
+
+
+def _n_ids(ids: pd.Series) -> object:
+    """Distinct ids, or <NA> when the dataset records none (so "no ids" is not shown as "0 patients")."""
+    ids = ids.dropna()
+    return int(ids.nunique()) if len(ids) else pd.NA
+
+
 def dataset_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset (and a total): images, image files present, patients, lesions, malignant, skin type known."""
     rows = []
-    for name, sub in list(df.groupby("dataset", sort=True)) + [("all selected", df)]:
+    groups = sorted(df.groupby("dataset", sort=False), key=lambda kv: _dataset_rank(kv[0]))
+    for name, sub in [*groups, ("all selected", df)]:
         n = len(sub)
         rows.append(
             {
@@ -65,15 +81,16 @@ def dataset_summary(df: pd.DataFrame) -> pd.DataFrame:
                 "domain": ", ".join(sorted(sub["domain"].dropna().unique())),
                 "images": n,
                 "image files": int(sub["has_image"].sum()),
-                "patients": int(sub["patient_id"].dropna().nunique()),
-                "lesions": int(sub["lesion_id"].dropna().nunique()),
+                "patients": _n_ids(sub["patient_id"]),
+                "lesions": _n_ids(sub["lesion_id"]),
                 "malignant": int(sub["malignant"].sum()),
                 "% malignant": round(100.0 * sub["malignant"].mean(), 1) if n else math.nan,
                 "skin type known (exact)": int(sub["fitzpatrick"].notna().sum()),
                 "skin group known": int((_filled(sub["fitzpatrick_group"]) != UNKNOWN).sum()),
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out.astype({"patients": "Int64", "lesions": "Int64"})
 
 
 @dataclass(frozen=True)
@@ -125,12 +142,12 @@ def skin_type_by_diagnosis(df: pd.DataFrame, by: str = "group") -> SkinTypeDiagn
 
 def skin_type_diagnosis_heatmap(table: SkinTypeDiagnosis) -> go.Figure:
     """Heatmap of images per skin type × condition (colour on a log scale, cells annotated with n), beside a column
-    giving each skin type's base rate of malignancy (annotated "% malignant (m/n)").
+    giving each skin type's base rate of malignancy (annotated "% malignant<br>m / n").
     """
     counts = table.counts
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.84, 0.16], shared_yaxes=True, horizontal_spacing=0.02,
-        subplot_titles=("Images per skin type × condition", "Malignant"),
+        rows=1, cols=2, column_widths=[0.82, 0.18], shared_yaxes=True, horizontal_spacing=0.02,
+        subplot_titles=("Images per skin type × condition", "Base rate of malignancy"),
     )
     z = np.log10(counts.to_numpy(dtype=float) + 1.0)
     text = [[f"{int(v):,}" for v in row] for row in counts.to_numpy()]
@@ -144,7 +161,7 @@ def skin_type_diagnosis_heatmap(table: SkinTypeDiagnosis) -> go.Figure:
     )
     rate = table.malignant_rate
     rtext = [
-        [f"{100 * r:.1f} % ({int(m):,}/{int(t):,})" if t else "–"]
+        [f"{100 * r:.1f} %<br>{int(m):,} / {int(t):,}" if t else "–"]
         for r, m, t in zip(rate.fillna(0), table.malignant, table.total, strict=True)
     ]
     fig.add_trace(
@@ -162,8 +179,9 @@ def skin_type_diagnosis_heatmap(table: SkinTypeDiagnosis) -> go.Figure:
 
 
 def domain_by_dataset(df: pd.DataFrame) -> pd.DataFrame:
-    """Images per dataset (rows) × imaging domain (columns)."""
-    return pd.crosstab(df["dataset"], df["domain"])
+    """Images per dataset (rows, registry order) × imaging domain (columns)."""
+    table = pd.crosstab(df["dataset"], df["domain"])
+    return table.loc[sorted(table.index, key=_dataset_rank)]
 
 
 def domain_dataset_figure(df: pd.DataFrame) -> go.Figure:
@@ -185,12 +203,12 @@ def domain_dataset_figure(df: pd.DataFrame) -> go.Figure:
 def age_figure(df: pd.DataFrame) -> go.Figure:
     """Histogram of age (5-year bins) per dataset; the title counts rows without an age."""
     fig = go.Figure()
-    for i, (name, sub) in enumerate(df.groupby("dataset", sort=True)):
+    for name, sub in sorted(df.groupby("dataset", sort=False), key=lambda kv: _dataset_rank(kv[0])):
         ages = pd.to_numeric(sub["age"], errors="coerce").dropna()
         if len(ages):
             fig.add_histogram(
-                x=ages, name=name, xbins={"start": 0, "end": 100, "size": 5}, marker_color=PALETTE[i % len(PALETTE)],
-                opacity=0.75,
+                x=ages, name=name, xbins={"start": 0, "end": 105, "size": 5}, marker_color=dataset_color(name),
+                opacity=0.7,
             )
     missing = int(pd.to_numeric(df["age"], errors="coerce").isna().sum())
     fig.update_layout(
@@ -200,15 +218,21 @@ def age_figure(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _grouped_bars(table: pd.DataFrame, title: str, legend: str, horizontal: bool = False) -> go.Figure:
+def _by_dataset(table: pd.DataFrame) -> pd.DataFrame:
+    """Columns (datasets) in registry order."""
+    return table[sorted(table.columns, key=_dataset_rank)]
+
+
+def _stacked_by_dataset(table: pd.DataFrame, title: str, horizontal: bool = False) -> go.Figure:
+    """Stacked bars of a (category × dataset) count table, one trace per dataset in its fixed colour."""
     fig = go.Figure()
-    for i, col in enumerate(table.columns):
+    for col in _by_dataset(table).columns:
         vals = table[col].tolist()
         if horizontal:
-            fig.add_bar(name=str(col), y=list(table.index), x=vals, orientation="h", marker_color=PALETTE[i % len(PALETTE)])
+            fig.add_bar(name=str(col), y=list(table.index), x=vals, orientation="h", marker_color=dataset_color(col))
         else:
-            fig.add_bar(name=str(col), x=list(table.index), y=vals, marker_color=PALETTE[i % len(PALETTE)])
-    fig.update_layout(barmode="stack", title=title, legend_title=legend, height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+            fig.add_bar(name=str(col), x=list(table.index), y=vals, marker_color=dataset_color(col))
+    fig.update_layout(barmode="stack", title=title, legend_title="dataset", height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     if horizontal:
         fig.update_yaxes(autorange="reversed")
     return fig
@@ -218,28 +242,28 @@ def sex_figure(df: pd.DataFrame) -> go.Figure:
     """Images per sex (female / male / unknown), stacked by dataset."""
     sex = _filled(df["sex"])
     table = pd.crosstab(sex, df["dataset"]).reindex([s for s in SEX_ORDER if s in set(sex)], fill_value=0)
-    return _grouped_bars(table, "Sex", "dataset")
+    return _stacked_by_dataset(table, "Sex")
 
 
 def site_table(df: pd.DataFrame, top: int = 15) -> pd.DataFrame:
-    """Images per anatomical site × dataset for the ``top`` most frequent sites; the rest is summed as "other sites"."""
-    site = _filled(df["site"].astype(object).map(lambda s: s.lower() if isinstance(s, str) else s))
-    table = pd.crosstab(site, df["dataset"])
+    """Images per anatomical site (lower-cased) × dataset for the ``top`` most frequent sites, then "other sites"
+    (the rest summed); rows without a site are left out (see :func:`site_figure`'s title).
+    """
+    site = df["site"].astype(object).map(lambda s: s.lower() if isinstance(s, str) else None)
+    known = site.notna()
+    table = pd.crosstab(site[known], df.loc[known, "dataset"])
     order = table.sum(axis=1).sort_values(ascending=False, kind="mergesort").index.tolist()
-    keep = [s for s in order if s != UNKNOWN][:top]
-    rest = [s for s in order if s not in keep and s != UNKNOWN]
-    out = table.loc[keep]
-    if rest:
-        out = pd.concat([out, table.loc[rest].sum().to_frame("other sites").T])
-    if UNKNOWN in table.index:
-        out = pd.concat([out, table.loc[[UNKNOWN]]])
+    out = table.loc[order[:top]]
+    if len(order) > top:
+        out = pd.concat([out, table.loc[order[top:]].sum().to_frame("other sites").T])
     return out
 
 
 def site_figure(df: pd.DataFrame, top: int = 15) -> go.Figure:
     """Horizontal stacked bars of the most frequent anatomical sites, by dataset."""
-    fig = _grouped_bars(site_table(df, top), f"Anatomical site (top {top})", "dataset", horizontal=True)
-    fig.update_layout(height=120 + 22 * (top + 2))
+    missing = int(df["site"].isna().sum())
+    fig = _stacked_by_dataset(site_table(df, top), f"Anatomical site (top {top}; {missing:,} images without a site)", horizontal=True)
+    fig.update_layout(height=120 + 22 * (top + 1))
     return fig
 
 
@@ -250,7 +274,7 @@ def provenance_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def provenance_figure(df: pd.DataFrame) -> go.Figure:
     """Stacked bars: where each image's skin type came from ("none" = no skin type recorded)."""
-    return _grouped_bars(provenance_table(df), "Fitzpatrick label provenance", "dataset")
+    return _stacked_by_dataset(provenance_table(df), "Fitzpatrick label provenance")
 
 
 @dataclass(frozen=True)
@@ -345,8 +369,7 @@ def filter_images(
         out = out[out["condition_id"].isin([int(c) for c in conditions])]
     if skin_types:
         out = out[skin_type_label(out).isin(list(skin_types))]
-    order = {name: i for i, name in enumerate(DATASET_ORDER)}
-    rank = out["dataset"].map(lambda d: order.get(d, len(order)))
+    rank = out["dataset"].map(_dataset_rank)
     return out.assign(_rank=rank).sort_values(["_rank", "dataset", "image_id"], kind="mergesort").drop(columns="_rank")
 
 

@@ -75,7 +75,7 @@ def test_selection_heatmap_agreement_and_grid(app, raw_pad, raw_fitz):
     n = len(pad_v) + len(fitz_v)
     heat = next(s for s in _chart_specs(at) if s["data"][0]["type"] == "heatmap" and len(s["data"]) == 2)
     rates = dict(zip(heat["data"][1]["y"], [t[0] for t in heat["data"][1]["text"]], strict=True))
-    assert rates["V-VI"] == f"{100 * m / n:.1f} % ({m:,}/{n:,})"
+    assert rates["V-VI"] == f"{100 * m / n:.1f} %<br>{m:,} / {n:,}"
     assert list(heat["data"][0]["y"]) == ["I-II", "III-IV", "V-VI", "unknown"]
 
     # exact types: rows I..VI then the rest
@@ -150,3 +150,88 @@ def test_bad_metadata_shows_error_not_traceback(tmp_path, monkeypatch):
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "Could not load the selected datasets" in errors and "metadata.csv" in errors
+
+
+# -- the page's builders on a hand-made table -------------------------------------------------------------------------
+
+
+def _toy() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "image_path": ["/x/a.png", "/x/b.png", "", "/x/d.png", "/x/e.png"],
+            "dataset": ["pad_ufes_20", "pad_ufes_20", "pad_ufes_20", "ddi", "ham10000"],
+            "domain": ["smartphone"] * 3 + ["clinical", "dermoscopic"],
+            "condition_id": [1, 4, 1, 0, 4],
+            "malignant": [1, 0, 1, 1, 0],
+            "raw_label": ["BCC", "NEV", "BCC", "melanoma", "nv"],
+            "fitzpatrick": pd.array([2, 5, None, None, None], dtype="Int64"),
+            "fitzpatrick_group": ["I-II", "V-VI", "unknown", "V-VI", "unknown"],
+            "fitzpatrick_source": ["pad_ufes_20:fitspatrick"] * 2 + ["none", "ddi:skin_tone", "none"],
+            "patient_id": ["p1", "p1", "p2", np.nan, np.nan],
+            "lesion_id": ["1", "2", "3", np.nan, "L"],
+            "age": [50.0, 61.0, np.nan, np.nan, 30.0],
+            "sex": ["female", "male", np.nan, np.nan, "male"],
+            "site": ["ARM", "arm", np.nan, np.nan, "back"],
+            "image_id": ["a", "b", "c", "d", "e"],
+            "has_image": [True, True, False, True, True],
+            "official_split": [np.nan] * 5,
+            "fitzpatrick_centaur": pd.array([None] * 5, dtype="Int64"),
+        }
+    )
+
+
+def test_builders_on_hand_made_table():
+    from skintag.plots import explorer as pe
+
+    df = _toy()
+    assert pe.skin_type_label(df).tolist() == ["II", "V", "unknown", "V-VI (group only)", "unknown"]
+    assert pe.skin_type_options(pe.skin_type_label(df)) == ["II", "V", "V-VI (group only)", "unknown"]
+
+    summary = pe.dataset_summary(df).set_index("dataset")
+    assert summary.index.tolist() == ["ham10000", "ddi", "pad_ufes_20", "all selected"]  # registry order, then total
+    assert summary.loc["pad_ufes_20", "patients"] == 2 and pd.isna(summary.loc["ddi", "patients"])
+    assert summary.loc["pad_ufes_20", "% malignant"] == 66.7
+    assert summary.loc["all selected", "image files"] == 4
+
+    table = pe.skin_type_by_diagnosis(df, by="group")
+    assert table.counts.index.tolist() == ["I-II", "V-VI", "unknown"]
+    assert table.counts.loc["V-VI"].to_dict() == {"Melanoma": 1, "Basal Cell Carcinoma": 0, "Melanocytic Nevus": 1}
+    assert table.malignant_rate.round(3).to_dict() == {"I-II": 1.0, "V-VI": 0.5, "unknown": 0.5}
+    exact = pe.skin_type_by_diagnosis(df, by="exact")
+    assert exact.total.to_dict() == {"II": 1, "V": 1, "unknown or group only": 3}
+
+    sites = pe.site_table(df)
+    assert sites.index.tolist() == ["arm", "back"]  # lower-cased and merged; missing sites left out
+    assert sites.loc["arm", "pad_ufes_20"] == 2
+    assert pe.provenance_table(df).loc["none", "pad_ufes_20"] == 1
+    assert pe.annotator_agreement(df) is None  # no Fitzpatrick17k rows
+
+    shown = pe.filter_images(df)
+    assert shown["image_id"].tolist() == ["e", "d", "a", "b"]  # has_image only, registry order
+    assert pe.filter_images(df, skin_types=["V-VI (group only)"])["image_id"].tolist() == ["d"]
+    assert pe.filter_images(df, datasets=["pad_ufes_20"], conditions=[4])["image_id"].tolist() == ["b"]
+    assert pe.n_pages(0, 12) == 1 and pe.n_pages(25, 12) == 3
+    assert pe.page_slice(shown, 2, per_page=3)["image_id"].tolist() == ["b"]
+    assert pe.page_slice(shown, 99, per_page=3)["image_id"].tolist() == ["b"]  # clamped
+    caption = pe.image_caption(df.iloc[3])
+    assert caption == "d (ddi) · Melanoma [melanoma] · malignant · FST V-VI · age ? · sex ?"
+
+
+def test_page_runs_without_torch(tmp_path, shared_data):
+    """The explorer page (with its data loaded and charts built) never imports torch."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "pad_ufes_20").symlink_to(shared_data / "pad_ufes_20")
+    code = (
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "assert not at.exception, at.exception\n"
+        "print(len(at.get('plotly_chart')), 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "SKINTAG_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n_charts, torch_loaded = out.stdout.split()
+    assert int(n_charts) >= 5 and torch_loaded == "False"
