@@ -151,6 +151,18 @@ def test_load_model_card_shares_the_parser(tmp_path):
         cards.load_model_card(tmp_path)
 
 
+def test_load_model_card_reads_generated_model_cards(tmp_path):
+    from skintag.model.card import render_model_card
+
+    (tmp_path / "model_card.md").write_text(
+        render_model_card({"name": "demo", "version": "1.2", "thresholds": {"moderate": 0.3, "high": 0.6}})
+    )
+    card = cards.load_model_card(tmp_path)
+    assert card.front_matter["name"] == "demo" and card.front_matter["thresholds"] == {"moderate": 0.3, "high": 0.6}
+    assert card.title == "Model card: demo 1.2"
+    assert "Intended use" in card.sections and "Calibration" in card.sections
+
+
 # -- render_stats on a hand-made table ------------------------------------------------------------------------------
 
 
