@@ -285,3 +285,32 @@ def test_light_modules_do_not_import_torch_or_streamlit(module):
     code = f"import sys, {module}; print('torch' in sys.modules, 'streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_ddi_card_gets_real_statistics_once_data_is_present(tmp_path):
+    """DDI's card says "not available" until DDI files (here the published-format fixture) are under the root."""
+    cards_dir = tmp_path / "cards"
+    cards_dir.mkdir()
+    shutil.copy(REPO / "data_cards" / "ddi.md", cards_dir)
+    root = tmp_path / "root"
+    shutil.copytree(REPO / "tests" / "data" / "fixtures" / "ddi", root / "ddi")
+
+    assert cards.build_cards(cards_dir, root) == [(cards_dir / "ddi.md", "updated")]
+    stats = cards.parse_card(cards_dir / "ddi.md").stats
+    assert "Data not available" not in stats
+    for line in [
+        "| rows (images) | 21 |",
+        "| image files present | 0 |",
+        "| I-II | 7 | 33.3 % |",
+        "| V-VI | 7 | 33.3 % |",
+        "| unknown | 21 | 100.0 % |",  # DDI gives groups only, never an exact type
+        "| ddi:skin_tone | 21 | 100.0 % |",
+        "| clinical | 21 | 100.0 % |",
+        "| melanoma-in-situ | 0 Melanoma | keyword | 1 |",
+    ]:
+        assert line in stats, line
+    # with the data gone again, the real statistics are kept rather than replaced by "not available"
+    shutil.rmtree(root / "ddi")
+    status = dict(cards.build_cards(cards_dir, root))[cards_dir / "ddi.md"]
+    assert status.startswith("skipped (no data")
+    assert cards.parse_card(cards_dir / "ddi.md").stats == stats

@@ -235,3 +235,36 @@ def test_page_runs_without_torch(tmp_path, shared_data):
     assert out.returncode == 0, out.stderr[-2000:]
     n_charts, torch_loaded = out.stdout.split()
     assert int(n_charts) >= 5 and torch_loaded == "False"
+
+
+def test_ddi_fixture_group_only_skin_types(tmp_path, monkeypatch):
+    """DDI (published-format fixture, 21 rows) gives skin-type groups only: the heatmap, filter and captions say so."""
+    import shutil
+
+    from PIL import Image
+
+    shutil.copytree(REPO / "tests" / "data" / "fixtures" / "ddi", tmp_path / "ddi")
+    (tmp_path / "ddi" / "images").mkdir()
+    with_images = [1, 2, 3, 4, 8, 11, 13, 16, 19]  # DDI_IDs; skin_tone 56 for 1, 4, 8, 11, 13, 16, 19
+    for i in with_images:
+        Image.new("RGB", (64, 48), (150 + i, 100, 90)).save(tmp_path / "ddi" / "images" / f"{i:06d}.png")
+    monkeypatch.setenv("SKINTAG_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert at.multiselect(key="datasets").value == ["ddi"]
+    assert _metric(at, "Images") == "21" and _metric(at, "Image files present") == "9"
+    assert _metric(at, "Exact skin type known") == "0"
+    heat = next(s for s in _chart_specs(at) if s["data"][0]["type"] == "heatmap" and len(s["data"]) == 2)
+    rates = dict(zip(heat["data"][1]["y"], [t[0] for t in heat["data"][1]["text"]], strict=True))
+    # malignant=TRUE: skin_tone 12 rows 2, 5, 20; 34 rows 3, 6; 56 rows 1, 4 (7 rows per tone)
+    assert rates == {"I-II": "42.9 %<br>3 / 7", "III-IV": "28.6 %<br>2 / 7", "V-VI": "28.6 %<br>2 / 7"}
+    assert any("Annotator agreement needs Fitzpatrick17k" in i.value for i in at.info)
+
+    skin = at.multiselect(key="img_skin")
+    assert skin.options == ["I-II (group only)", "III-IV (group only)", "V-VI (group only)"]
+    skin.set_value(["V-VI (group only)"]).run()
+    assert any(c.value.startswith("7 images match (9 with files)") for c in at.caption)
+    grid = [c.value for c in at.caption if "(ddi)" in c.value]
+    assert [c.split(" ")[0] for c in grid] == ["000001", "000004", "000008", "000011", "000013", "000016", "000019"]
+    assert all("FST V-VI" in c for c in grid)
+    assert len(at.get("image")) == 7
