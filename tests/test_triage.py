@@ -252,14 +252,11 @@ import imagecases  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory, shared_data):
-    import torch
-
+def bundle(shared_data):
     from skintag.model import load_bundle
-    from skintag.model.testing import build_tiny_bundle
+    from tests.explain.tinybundle import tiny_bundle_dir
 
-    torch.set_num_threads(1)
-    return load_bundle(build_tiny_bundle(tmp_path_factory.mktemp("tiny") / "bundle", data_dir=shared_data))
+    return load_bundle(tiny_bundle_dir(shared_data))
 
 
 def _jpeg(im: Image.Image) -> bytes:
