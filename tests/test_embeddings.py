@@ -121,12 +121,23 @@ def test_cache_keys_on_backbone_and_preprocessing(model, prep, paths, tmp_path):
     np.testing.assert_array_equal(again, first[[3, 0, 3]])
 
 
-def test_fine_tuning_changes_the_backbone_key(model, prep, paths, tmp_path):
+def test_fine_tuning_changes_the_backbone_key(model):
     tuned = new_backbone(TINY, seed=0)
     assert backbone_hash(tuned) == backbone_hash(model)
     with torch.no_grad():
-        tuned.head.mlp.fc2.bias.add_(0.1)
-    assert backbone_hash(tuned) != backbone_hash(model)
+        tuned.head.mlp.fc2.bias.add_(0.1)  # in place: the memoised hash must notice
+    h_edit = backbone_hash(tuned)
+    assert h_edit != backbone_hash(model)
+    tuned.train()
+    opt = torch.optim.SGD(tuned.parameters(), lr=0.1)
+    tuned(pixel_values=torch.randn(2, 3, 32, 32)).pooler_output.sum().backward()
+    opt.step()  # an optimizer step changes the weights in place
+    h_step = backbone_hash(tuned)
+    assert h_step != h_edit
+    # loading those weights into another model gives the same hash as the tuned one
+    other = new_backbone(TINY, seed=9)
+    other.load_state_dict({k: v.clone() for k, v in tuned.state_dict().items()})
+    assert backbone_hash(other) == h_step
 
 
 def test_resume_after_interruption_recomputes_only_missing(model, prep, paths, reference, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,14 +237,34 @@ def load_backbone(
     return model.eval()
 
 
+_HASH_MEMO: weakref.WeakKeyDictionary[Any, tuple[tuple, str]] = weakref.WeakKeyDictionary()
+
+
+def _weights_signature(model: SiglipVisionModel) -> tuple:
+    """Identity of the current weights: storage, in-place version counter, dtype and shape of every tensor.
+
+    Any in-place change (optimizer step, ``load_state_dict``, ``copy_``) bumps a tensor's version counter, and any
+    replacement changes its storage, so an unchanged signature means unchanged weights.
+    """
+    return tuple(
+        (name, t.data_ptr(), t._version, str(t.dtype), tuple(t.shape), str(t.device))
+        for name, t in model.state_dict(keep_vars=True).items()
+    )
+
+
 def backbone_hash(model: SiglipVisionModel) -> str:
     """SHA-256 over the model config and every tensor of its state dict (name, dtype, shape, bytes).
 
     Two backbones with equal weights and architecture hash equally wherever they live (CPU/GPU); any fine-tuning
-    changes the hash. Used as the backbone part of embedding cache keys.
+    changes the hash. Used as the backbone part of embedding cache keys. The digest is memoised per model object
+    until its weights change (see :func:`_weights_signature`), so repeated calls on a large backbone cost nothing.
     """
     import torch
 
+    signature = (json.dumps(model.config.to_dict(), sort_keys=True, default=str), _weights_signature(model))
+    memo = _HASH_MEMO.get(model)
+    if memo is not None and memo[0] == signature:
+        return memo[1]
     h = hashlib.sha256()
     cfg = model.config.to_dict()
     for k in ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype", "_attn_implementation"):
@@ -254,4 +275,6 @@ def backbone_hash(model: SiglipVisionModel) -> str:
             t = tensor.detach().to("cpu").contiguous()
             h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
             h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    digest = h.hexdigest()
+    _HASH_MEMO[model] = (signature, digest)
+    return digest
