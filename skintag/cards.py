@@ -9,7 +9,7 @@ Command line::
     python -m skintag.cards build [--data-root DIR] [--cards-dir DIR] [--check]
 
 ``--check`` rebuilds in memory and exits 1 if a committed card differs from what the data says.
-This module imports neither streamlit nor torch; :mod:`skintag.data` is imported only when a card is built.
+This module imports neither streamlit nor torch; the dataset loaders are called only when a card is built.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from skintag.data.schema import FITZPATRICK_GROUPS
 from skintag.errors import DataFileError, SkintagError
+from skintag.taxonomy import CONDITIONS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CARDS_DIR = REPO_ROOT / "data_cards"
@@ -58,21 +60,6 @@ DATA_CARD_SECTIONS: tuple[str, ...] = (
     "Statistics",
 )
 
-# Condition names by id (SPEC §1). Kept here as a fallback so the cards render even before skintag.taxonomy exists;
-# skintag.taxonomy.CONDITIONS wins when importable.
-_FALLBACK_CONDITIONS = (
-    "Melanoma",
-    "Basal Cell Carcinoma",
-    "Squamous Cell Carcinoma",
-    "Actinic Keratosis",
-    "Melanocytic Nevus",
-    "Seborrheic Keratosis",
-    "Dermatofibroma",
-    "Vascular Lesion",
-    "Non-Neoplastic",
-    "Other/Unknown",
-)
-
 AGE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("0-19", 0, 20),
     ("20-39", 20, 40),
@@ -80,7 +67,6 @@ AGE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("60-79", 60, 80),
     ("80+", 80, float("inf")),
 )
-FITZPATRICK_GROUPS: tuple[str, ...] = ("I-II", "III-IV", "V-VI", "unknown")
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 
 
@@ -213,14 +199,6 @@ def find_data_card(dataset: str, cards_dir: str | Path = CARDS_DIR) -> Path | No
 # statistics
 
 
-def _condition_names() -> Sequence[str]:
-    try:
-        from skintag.taxonomy import CONDITIONS
-    except ImportError:
-        return _FALLBACK_CONDITIONS
-    return tuple(CONDITIONS)
-
-
 def _fmt_int(n: int | float) -> str:
     return f"{int(n):,}"
 
@@ -280,7 +258,7 @@ def render_stats(df: pd.DataFrame, *, data_root: str | Path | None = None) -> st
     data_root : the root the table was loaded from; its path is written as ``<data root>`` so a card does not depend on
         where the data lives.
     """
-    names = _condition_names()
+    names = CONDITIONS
     n = len(df)
     parts: list[str] = []
     datasets = sorted(df["dataset"].dropna().unique()) if "dataset" in df else []
@@ -408,7 +386,7 @@ def _render_audit(df: pd.DataFrame) -> str:
     return "\n\n".join(lines)
 
 
-def render_unavailable(card: Card, data_root: str | Path | None = None) -> str:
+def render_unavailable(card: Card) -> str:
     """Statistics block for a dataset whose files are not present: says so and how to obtain them."""
     fm = card.front_matter
     folder = fm.get("folder", card.id)
