@@ -1,9 +1,12 @@
 """Evaluation metrics of the model: accuracy, one-vs-rest macro AUC over the classes present, binary AUC,
 sensitivity/specificity at a threshold, expected calibration error, and seeded bootstrap confidence intervals.
 
-AUCs come from scikit-learn; the bootstrap is written here because it must resample rows jointly for metrics that take
-several arrays (labels, scores, class probabilities), skip resamples in which a metric is undefined (one class only),
-and report how many were kept — ``scipy.stats.bootstrap`` does none of the last two.
+The ROC AUC is computed from ranks (the Mann-Whitney U statistic, ties as average ranks via ``scipy.stats.rankdata``),
+which equals ``sklearn.metrics.roc_auc_score`` (checked in the tests) but costs ~1 ms instead of ~10 ms per call on a
+busy 2-core machine: the bootstrap calls it thousands of times. The bootstrap is written here because it must resample
+rows jointly for metrics that take several arrays (labels, scores, class probabilities), skip resamples in which a
+metric is undefined (one class only), and report how many were kept — ``scipy.stats.bootstrap`` does none of the last
+two.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ def accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def binary_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC of a binary score; NaN when ``y_true`` holds a single class (undefined, never 0 or 0.5)."""
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC of a binary score (1 = positive); NaN when ``y_true`` holds a single class (undefined, never 0 or 0.5)."""
+    from scipy.stats import rankdata
 
-    y_true = np.asarray(y_true, dtype=int)
-    if np.unique(y_true).size < 2:
+    pos = np.asarray(y_true, dtype=int) == 1
+    n_pos = int(pos.sum())
+    n_neg = pos.size - n_pos
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    return float(roc_auc_score(y_true, np.asarray(score, dtype=float)))
+    ranks = rankdata(np.asarray(score, dtype=float))
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def macro_auc_ovr(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[int] | None = None) -> float:

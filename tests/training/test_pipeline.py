@@ -1,0 +1,209 @@
+"""End to end: every stage of ``python -m training`` on a small slice of real DermaMNIST and PAD-UFES-20 images with a
+tiny SigLIP, then the guarantees of the pipeline (grouped splits, test rows read only by ``evaluate``, the embedding
+cache, resumable stages, a bundle that loads and reproduces its own predictions)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from skintag.errors import ConfigError, DataFileError, ModelBundleError
+from training.config import STAGES, config_from_dict, load_config
+from training.rundir import MissingStageOutputError, RunDir, TestSplitAccessError
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "tiny_test.yaml"
+
+
+def tiny_config(tmp: Path, shared_data: Path, **overrides: object) -> dict:
+    raw = yaml.safe_load(TINY.read_text())
+    raw["run_dir"] = str(tmp / "run")
+    raw["data"]["root"] = str(shared_data)
+    raw["export"]["out_dir"] = str(tmp / "bundle")
+    raw.update(overrides)
+    return config_from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, dermamnist_dir: Path, pad_dir: Path) -> dict:
+    import torch
+
+    from training.__main__ import run_stages
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("pipeline")
+    cfg = tiny_config(tmp, shared_data)
+    results = run_stages(cfg, list(STAGES))
+    return {"cfg": cfg, "run": RunDir(cfg["run_dir"]), "bundle_dir": Path(cfg["export"]["out_dir"]), "results": results}
+
+
+def test_every_stage_ran_and_the_bundle_round_trips(pipeline: dict) -> None:
+    from skintag.embeddings import load_image
+    from skintag.model import load_bundle
+
+    run: RunDir = pipeline["run"]
+    assert all(run.is_done(stage) for stage in STAGES)
+    bundle = load_bundle(pipeline["bundle_dir"])
+    assert bundle.name == "tiny-test" and bundle.image_size == 28
+    files = set(bundle.manifest["files"])
+    assert {"eval/metrics.json", "eval/predictions_dermamnist_test.csv", "eval/predictions_pad_ufes_20.csv",
+            "eval/splits.csv", "model_card.md"} <= files
+    pred = pd.read_csv(pipeline["bundle_dir"] / "eval" / "predictions_dermamnist_test.csv")
+    test_rows = run.rows("test", stage="evaluate")
+    assert pred["image_id"].tolist() == test_rows["image_id"].tolist() and len(pred) == 40
+    again = bundle.predict([load_image(p) for p in test_rows["image_path"]])
+    np.testing.assert_allclose(again.p_malignant, pred["y_score"], atol=1e-6)
+    np.testing.assert_allclose(again.p_malignant_raw, pred["y_score_raw"], atol=1e-6)
+    np.testing.assert_allclose(again.condition_probs, pred[[f"cond_prob_{i}" for i in range(10)]], atol=1e-6)
+    # the operating point in the manifest is the one chosen on validation
+    ops = json.loads((run.root / "calibrate" / "operating_points.json").read_text())
+    assert bundle.operating_points["sensitivity_95"] == pytest.approx(ops["sensitivity_95"]["threshold"])
+
+
+def test_tampered_bundle_is_refused(pipeline: dict, tmp_path: Path) -> None:
+    from skintag.model import load_bundle
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(pipeline["bundle_dir"], copy)
+    path = copy / "eval" / "predictions_pad_ufes_20.csv"
+    path.write_text(path.read_text().replace("pad_ufes_20", "pad_ufes_2O", 1))
+    with pytest.raises(ModelBundleError, match="predictions_pad_ufes_20"):
+        load_bundle(copy)
+
+
+def test_predictions_table_follows_the_contract(pipeline: dict) -> None:
+    pad = pd.read_csv(pipeline["bundle_dir"] / "eval" / "predictions_pad_ufes_20.csv")
+    expected = (["image_id", "dataset", "domain", "y_true", "y_score", "condition_true"]
+                + [f"cond_prob_{i}" for i in range(10)]
+                + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split"])
+    assert list(pad.columns[: len(expected)]) == expected
+    assert len(pad) == 12 and set(pad["split"]) == {"external"} and set(pad["domain"]) == {"smartphone"}
+    assert pad["fitzpatrick"].between(1, 6).all()  # every shared PAD image has a skin type
+    np.testing.assert_allclose(pad[[f"cond_prob_{i}" for i in range(10)]].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_metrics_are_recomputed_from_the_predictions(pipeline: dict) -> None:
+    from training.stages.evaluate import evaluate_predictions
+
+    metrics = json.loads((pipeline["bundle_dir"] / "eval" / "metrics.json").read_text())
+    for name in ("dermamnist_test", "pad_ufes_20"):
+        pred = pd.read_csv(pipeline["bundle_dir"] / "eval" / f"predictions_{name}.csv")
+        res = evaluate_predictions(pred, pipeline["cfg"], operating_points=metrics["operating_points"],
+                                   default_op=metrics["default_operating_point"],
+                                   trained_classes=metrics["trained_classes"])
+        ours, theirs = res["overall"], metrics["sets"][name]["overall"]
+        for key in ("accuracy", "malignant_auc", "ece_raw", "ece_calibrated", "sensitivity@sensitivity_95"):
+            for field in ("value", "ci_low", "ci_high"):
+                assert ours[key][field] == pytest.approx(theirs[key][field], abs=1e-9), (name, key, field)
+            assert ours[key]["ci_low"] <= ours[key]["value"] <= ours[key]["ci_high"]
+    test = metrics["sets"]["dermamnist_test"]["overall"]
+    pred = pd.read_csv(pipeline["bundle_dir"] / "eval" / "predictions_dermamnist_test.csv")
+    probs = pred[[f"cond_prob_{i}" for i in range(10)]].to_numpy()
+    assert test["accuracy"]["value"] == pytest.approx(np.mean(probs.argmax(1) == pred["condition_true"]))
+    assert test["n"] == 40 and test["n_malignant"] == int(pred["y_true"].sum())
+
+
+def test_no_patient_or_lesion_in_two_splits(pipeline: dict) -> None:
+    from training.stages.prepare import check_grouping
+
+    table = pd.read_csv(pipeline["run"].table_path)
+    assert table.groupby("lesion_id")["split"].nunique().max() == 1
+    assert check_grouping(table) == {"patient_id_in_several_splits": 0, "lesion_id_in_several_splits": 0}
+    leak = table.head(2).copy()
+    leak["lesion_id"] = "same-lesion"
+    leak["split"] = ["train", "test"]
+    with pytest.raises(DataFileError, match="lesion_id"):
+        check_grouping(leak)
+
+
+def test_grouped_split_on_real_patients(tmp_path: Path, shared_data: Path, pad_dir: Path) -> None:
+    """PAD-UFES-20 has several photos per patient and lesion: the pipeline's own split keeps each patient in one part."""
+    from training.__main__ import run_stages
+
+    cfg = tiny_config(tmp_path, shared_data)
+    cfg["data"].update(datasets=["pad_ufes_20"], limit_per_split=None,
+                       split={"use_official": False, "val_frac": 0.2, "test_frac": 0.2})
+    cfg["evaluate"]["external"] = []
+    run_stages(cfg, ["prepare"])
+    table = pd.read_csv(RunDir(cfg["run_dir"]).table_path)
+    assert len(table) == 249 and set(table["split"]) == {"train", "val", "test"}
+    assert table["patient_id"].duplicated().any()  # the grouping is actually exercised
+    assert table.groupby("patient_id")["split"].nunique().max() == 1
+    assert table.groupby("lesion_id")["split"].nunique().max() == 1
+
+
+def test_only_evaluate_reads_test_rows(pipeline: dict) -> None:
+    from training.stages.evaluate import external_rows
+
+    run: RunDir = pipeline["run"]
+    log = run.access_log()
+    readers = {(e["stage"], e["split"]) for e in log}
+    held_out = {(s, sp) for s, sp in readers if sp == "test" or sp.startswith("external")}
+    assert held_out == {("evaluate", "test"), ("evaluate", "external:pad_ufes_20")}
+    assert {s for s, sp in readers if sp == "train"} >= {"embed", "finetune", "heads"}
+    for stage in ("prepare", "embed", "finetune", "heads", "calibrate", "export"):
+        with pytest.raises(TestSplitAccessError, match="only 'evaluate'"):
+            run.rows("test", stage=stage)
+        with pytest.raises(TestSplitAccessError):
+            external_rows(run, "pad_ufes_20", stage=stage)
+
+
+def test_second_embed_run_makes_no_model_calls(pipeline: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from transformers import SiglipVisionModel
+
+    from training.stages import embed
+
+    run: RunDir = pipeline["run"]
+    before = {s: np.load(run.root / "embed" / f"embeddings_{s}.npy") for s in ("train", "val")}
+    calls = []
+    original = SiglipVisionModel.forward
+
+    def counting(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SiglipVisionModel, "forward", counting)
+    embed.run_stage(pipeline["cfg"], run)
+    assert calls == []
+    for s, arr in before.items():
+        np.testing.assert_array_equal(np.load(run.root / "embed" / f"embeddings_{s}.npy"), arr)
+    # control: the same stage on a run directory with an empty cache does call the model
+    fresh = RunDir(tmp_path / "fresh")
+    shutil.copytree(run.root / "prepare", fresh.root / "prepare")
+    embed.run_stage(pipeline["cfg"], fresh)
+    assert len(calls) >= 2
+    np.testing.assert_allclose(np.load(fresh.root / "embed" / "embeddings_val.npy"), before["val"], atol=1e-5)
+
+
+def test_finished_finetune_is_not_retrained(pipeline: dict, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    from training.stages import finetune
+
+    def fail(*_a, **_k):  # noqa: ANN202
+        raise AssertionError("finetune retrained although its outputs match the config")
+
+    monkeypatch.setattr(finetune, "train", fail)
+    finetune.run_stage(pipeline["cfg"], pipeline["run"])
+    assert "training already finished" in capsys.readouterr().out
+
+
+def test_a_stage_without_its_inputs_names_the_stage_to_run(tmp_path: Path, shared_data: Path) -> None:
+    from training.__main__ import main
+
+    cfg = tiny_config(tmp_path, shared_data)
+    for stage, producer in (("embed", "prepare"), ("heads", "prepare"), ("export", "evaluate")):
+        run = RunDir(tmp_path / f"empty_{stage}")
+        cfg["run_dir"] = str(run.root)
+        module = __import__(f"training.stages.{stage}", fromlist=["run_stage"])
+        with pytest.raises(MissingStageOutputError, match=f"stage '{producer}' writes"):
+            module.run_stage(cfg, run)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.read_text().replace("finetune:\n", "finetune:\n  epoks: 3\n"))
+    with pytest.raises(ConfigError, match="epoks"):
+        load_config(bad)
+    assert main(["heads", "--config", str(TINY), "--run-dir", str(tmp_path / "nothing")]) == 2
