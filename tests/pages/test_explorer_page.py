@@ -268,3 +268,19 @@ def test_ddi_fixture_group_only_skin_types(tmp_path, monkeypatch):
     assert [c.split(" ")[0] for c in grid] == ["000001", "000004", "000008", "000011", "000013", "000016", "000019"]
     assert all("FST V-VI" in c for c in grid)
     assert len(at.get("image")) == 7
+
+
+def test_thumbnail(tmp_path, ham_dir):
+    import io
+
+    from PIL import Image
+
+    from skintag.ui.explorer import thumbnail
+
+    jpg = sorted((ham_dir / "images").glob("*.jpg"))[0]
+    with Image.open(io.BytesIO(thumbnail(str(jpg), 160))) as img:
+        assert img.format == "JPEG" and img.mode == "RGB" and img.size == (160, 120)  # 600×450 scaled, aspect kept
+    bad = tmp_path / "not_an_image.jpg"
+    bad.write_text("hello")
+    assert thumbnail(str(bad)) is None
+    assert thumbnail(str(tmp_path / "missing.png")) is None
