@@ -30,6 +30,8 @@ INTENDED_USE = (
 SMALL_GROUP_N = 30
 _GROUP_KEYS = ("fitzpatrick_group", "group", "fitzpatrick")
 _DARK_GROUPS = ("V-VI",)
+#: Labels of the darkest skin types when rows are per Fitzpatrick type rather than per group.
+_DARK_TYPES = ("5", "6", "V", "VI")
 
 
 def _is_estimate(v: Any) -> bool:
@@ -76,6 +78,10 @@ def _label(key: str) -> str:
         "ece_calibrated": "ECE after calibration",
         "n": "n",
         "n_pos": "n malignant",
+        "n_malignant": "n malignant",
+        "malignant_auc": "malignant AUC",
+        "malignant_auc_raw": "malignant AUC (uncalibrated)",
+        "macro_auc_ovr": "macro AUC (one-vs-rest)",
     }
     return special.get(key, key.replace("_", " "))
 
@@ -137,7 +143,8 @@ def _render_per_group(sets: Mapping[str, list[dict[str, Any]]]) -> str:
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns and k not in _GROUP_KEYS]
-        headers = ["Fitzpatrick group"] + [_label(c) for c in columns]
+        by_type = not any("fitzpatrick_group" in r or "group" in r for r in rows)
+        headers = ["Fitzpatrick type" if by_type else "Fitzpatrick group"] + [_label(c) for c in columns]
         body = [[_group_of(r)] + [fmt_value(r.get(c)) for c in columns] for r in rows]
         parts.append(_table(headers, body))
     return "\n\n".join(parts)
@@ -178,21 +185,24 @@ def _known_limits(manifest: Mapping[str, Any], group_sets: Mapping[str, list[dic
             )
     if not group_sets:
         limits.append("No per-Fitzpatrick evaluation is recorded for this model; performance by skin type is unknown.")
-    for set_name, rows in group_sets.items():
+    # per-group sets take precedence over per-type sets of the same evaluation (no duplicated statements)
+    grouped = {k: v for k, v in group_sets.items() if any("fitzpatrick_group" in r or "group" in r for r in v)}
+    for set_name, rows in (grouped or group_sets).items():
         where = f" in {set_name.replace('_', ' ')}" if set_name else ""
         by_group = {_group_of(r): r for r in rows}
-        for dark in _DARK_GROUPS:
-            n = by_group.get(dark, {}).get("n", 0) or 0
-            if n == 0:
-                limits.append(f"No images of Fitzpatrick {dark} skin{where}: performance on dark skin is untested.")
-            elif n < SMALL_GROUP_N:
-                limits.append(
-                    f"Only {n} images of Fitzpatrick {dark} skin{where} (< {SMALL_GROUP_N}); its results are too "
-                    "uncertain to rely on."
-                )
+        dark_labels = _DARK_GROUPS if set_name in grouped else _DARK_TYPES
+        n_dark = sum(int(by_group[g].get("n") or 0) for g in dark_labels if g in by_group)
+        dark_name = "V-VI"
+        if n_dark == 0:
+            limits.append(f"No images of Fitzpatrick {dark_name} skin{where}: performance on dark skin is untested.")
+        elif n_dark < SMALL_GROUP_N:
+            limits.append(
+                f"Only {n_dark} images of Fitzpatrick {dark_name} skin{where} (< {SMALL_GROUP_N}); its results are too "
+                "uncertain to rely on."
+            )
         for g, r in by_group.items():
             n = r.get("n")
-            if g not in _DARK_GROUPS and g != "unknown" and isinstance(n, (int, float)) and 0 < n < SMALL_GROUP_N:
+            if g not in dark_labels and g != "unknown" and isinstance(n, (int, float)) and 0 < n < SMALL_GROUP_N:
                 limits.append(f"Fitzpatrick {g}{where} has only {int(n)} images (< {SMALL_GROUP_N}).")
     td = manifest.get("training_data") or {}
     if isinstance(td, Mapping) and td.get("fitzpatrick_labelled") is False:

@@ -129,3 +129,20 @@ def test_card_limits_and_categories_are_derived():
 def test_card_from_manifest_defaults():
     card = render_model_card({**MANIFEST, "metrics": METRICS, "per_group": PER_GROUP})
     assert card == render_model_card(MANIFEST, METRICS, PER_GROUP)
+
+
+def test_card_per_type_rows_as_written_by_evaluate():
+    by_type = [
+        {"fitzpatrick": "1", "n": 120, "n_pos": 80, "malignant_auc": {"value": 0.7, "ci_low": 0.6, "ci_high": 0.8}},
+        {"fitzpatrick": "5", "n": 9, "n_pos": 4, "malignant_auc": None},
+        {"fitzpatrick": "6", "n": 1, "n_pos": 1, "malignant_auc": None},
+        {"fitzpatrick": "unknown", "n": 800, "n_pos": 500, "malignant_auc": 0.66},
+    ]
+    body = _split(render_model_card(MANIFEST, METRICS, {"pad (by type)": by_type}))[1]
+    assert "| Fitzpatrick type | n | n malignant | malignant AUC |" in body
+    assert "| 5 | 9 | 4 | n/a |" in body
+    assert "Only 10 images of Fitzpatrick V-VI skin in pad (by type)" in body  # types 5 + 6 = 9 + 1
+    # with per-group rows for the same evaluation, the limits come from those (stated once)
+    both = {"pad (by type)": by_type, "pad (by group)": [{"fitzpatrick_group": "V-VI", "n": 10}]}
+    body = _split(render_model_card(MANIFEST, METRICS, both))[1]
+    assert body.count("Only 10 images of Fitzpatrick V-VI") == 1
