@@ -85,10 +85,7 @@ def mitigation_whatif(
     before = audit.report(threshold, min_positives=min_positives, min_negatives=min_negatives, n_boot=0,
                           auroc_n_boot=0)
     bg = before.by_group
-    unknown_excluded = audit.grouping in ("six", "three", "binary")
-    usable = (bg["positives"] >= min_positives) & (bg["negatives"] >= min_negatives)
-    if unknown_excluded:
-        usable &= bg.index != "unknown"
+    usable = (bg["positives"] >= min_positives) & (bg["negatives"] >= min_negatives) & ~audit.unknown_skin
     use_names = [str(g) for g in bg.index[usable]]
     skipped = tuple(str(g) for g in bg.index[~usable])
     if len(use_names) < 2:

@@ -250,6 +250,13 @@ class FairnessAudit:
             lookup = dict(zip(grouped.order, grouped.parts, strict=True))
             self.parts = tuple(lookup[g] for g in self.group_names)
         self.warnings = tuple(warnings)
+        first = grouping[0] if isinstance(grouping, tuple) else grouping
+        skin = first in ("six", "three", "binary")
+        #: groups left out of the gaps by default: unknown skin type (alone or as an intersection's first part)
+        self.unknown_skin = np.array(
+            [skin and (g == UNKNOWN if self.parts is None else self.parts[i][0] == UNKNOWN)
+             for i, g in enumerate(self.group_names)], dtype=bool,
+        )
         index = {g: i for i, g in enumerate(self.group_names)}
         self.codes = pd.Categorical(self.labels, categories=list(index)).codes.astype(np.int64)
         self._pos: list[np.ndarray] = []
@@ -275,6 +282,11 @@ class FairnessAudit:
         below = np.searchsorted(neg, pos, side="left")
         ties = np.searchsorted(neg, pos, side="right") - below
         return float((below + 0.5 * ties).sum() / (pos.size * neg.size))
+
+    def _excluded(self, exclude_from_gaps: Sequence[str] | None) -> np.ndarray:
+        if exclude_from_gaps is None:
+            return self.unknown_skin.copy()
+        return np.array([g in set(exclude_from_gaps) for g in self.group_names], dtype=bool)
 
     # --- counts ---------------------------------------------------------------------------------------------------
     def cells(self, threshold: float) -> np.ndarray:
@@ -350,9 +362,7 @@ class FairnessAudit:
         }
         tpr_flag = self.positives < min_positives
         fpr_flag = self.negatives < min_negatives
-        if exclude_from_gaps is None:
-            exclude_from_gaps = (UNKNOWN,) if self.grouping in ("six", "three", "binary") else ()
-        excluded = np.array([g in set(exclude_from_gaps) for g in names], dtype=bool)
+        excluded = self._excluded(exclude_from_gaps)
 
         # per-group table
         table: dict[str, Any] = {
@@ -514,9 +524,7 @@ class FairnessAudit:
         equalized-odds difference, for each threshold of a grid (default 0.05 … 0.95 by 0.05)."""
         t = np.round(np.arange(0.05, 0.951, 0.05), 4) if thresholds is None else np.asarray(thresholds, dtype=float)
         rates = stats.rates_from_cells(self.cells_grid(t))
-        if exclude_from_gaps is None:
-            exclude_from_gaps = (UNKNOWN,) if self.grouping in ("six", "three", "binary") else ()
-        keep = np.array([g not in set(exclude_from_gaps) for g in self.group_names])
+        keep = ~self._excluded(exclude_from_gaps)
         out: dict[str, Any] = {"threshold": t}
         for m, flag in (("tpr", self.positives < min_positives), ("fpr", self.negatives < min_negatives)):
             for g, name in enumerate(self.group_names):
@@ -640,8 +648,8 @@ def fairness_report(
         "between_groups" (max − min, min / max; fairlearn's default), "overall" (each group against the overall rate;
         fairlearn's ``to_overall``) or a group name (each group against that group).
     exclude_from_gaps
-        Groups never used in the gaps. Default: "unknown" for skin-type groupings (it is not a skin type), none
-        otherwise; the group still has its own row.
+        Groups never used in the gaps. Default: groups of unknown skin type for skin-type groupings ("unknown", or
+        "unknown × …" in an intersection — not a skin type), none otherwise; such a group still has its own row.
     random_state
         Seed for the bootstraps; the same seed gives the same intervals.
 

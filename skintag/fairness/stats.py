@@ -97,6 +97,9 @@ def gap_stats(rates: np.ndarray, overall: np.ndarray | None, reference: int | No
     ``min(min(r_g / r_ref, r_ref / r_g))`` (fairlearn's ``to_overall``).
     """
     rates = np.asarray(rates, dtype=float)
+    if rates.shape[-1] == 0:  # no usable group
+        empty = np.full(rates.shape[:-1], np.nan)
+        return empty, empty.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         if overall is None and reference is None:
             finite = np.isfinite(rates)
