@@ -1,0 +1,90 @@
+"""Pieces of the training pipeline: configs, class weights, layer freezing, augmentation, optimiser checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skintag.errors import ConfigError
+from training.common import class_weights
+from training.config import config_from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["demo", "so400m", "tiny_test"])
+def test_shipped_configs_load(name: str) -> None:
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    assert Path(cfg["run_dir"]).is_absolute() and Path(cfg["export"]["out_dir"]).is_absolute()
+
+
+def test_config_errors_name_the_key() -> None:
+    base = {"name": "x", "run_dir": "runs/x", "data": {"datasets": ["dermamnist"]}, "backbone": {"source": "scratch",
+            "config": {"image_size": 28}}}
+    config_from_dict(base)
+    with pytest.raises(ConfigError, match="finetune.augment"):
+        config_from_dict({**base, "finetune": {"augment": "extreme"}})
+    with pytest.raises(ConfigError, match="effective_batch_size"):
+        config_from_dict({**base, "finetune": {"batch_size": 3, "effective_batch_size": 32}})
+    with pytest.raises(ConfigError, match="default_operating_point"):
+        config_from_dict({**base, "calibrate": {"operating_points": {"s90": 0.9}, "default_operating_point": "s95"}})
+    with pytest.raises(ConfigError, match="backbone.config"):
+        config_from_dict({**base, "backbone": {"source": "scratch"}})
+
+
+def test_class_weights_by_hand() -> None:
+    y = np.array([4, 4, 4, 0])  # 3 nevi, 1 melanoma
+    w = class_weights(y, power=1.0)
+    # inverse frequency 4/3 and 4/1, rescaled to a sample mean of 1: (3 * 4/3 + 4) / 4 = 2 -> 2/3 and 2
+    assert w[4] == pytest.approx(2 / 3) and w[0] == pytest.approx(2.0)
+    assert w[[1, 2, 3, 5, 6, 7, 8, 9]].sum() == 0
+    assert np.allclose(class_weights(y, power=0.0)[[0, 4]], 1.0)
+    assert (w[y].mean()) == pytest.approx(1.0)
+
+
+def test_set_trainable_unfreezes_only_the_last_layers() -> None:
+    from skintag.model.backbone import new_backbone
+    from training.stages.finetune import set_trainable
+
+    bb = new_backbone({"image_size": 28, "patch_size": 4, "hidden_size": 16, "intermediate_size": 32,
+                       "num_hidden_layers": 3, "num_attention_heads": 2}, seed=0)
+    n = set_trainable(bb, 1)
+    trainable = {name.split(".")[0] + ("." + name.split(".")[2] if name.startswith("encoder") else "")
+                 for name, p in bb.named_parameters() if p.requires_grad}
+    assert trainable == {"encoder.2", "post_layernorm", "head"}
+    assert n == sum(p.numel() for p in bb.parameters() if p.requires_grad)
+    assert set_trainable(bb, "all") == sum(p.numel() for p in bb.parameters())
+
+
+@pytest.mark.parametrize("kind", ["small", "moderate"])
+def test_augmentation_is_seeded_and_keeps_shape(kind: str) -> None:
+    from training.augment_small import make_transform
+
+    img = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    a = [make_transform(kind, seed=1)(img) for _ in range(2)]
+    b = make_transform(kind, seed=3)(img)
+    assert a[0].shape == img.shape and a[0].dtype == np.uint8
+    np.testing.assert_array_equal(a[0], a[1])
+    assert not np.array_equal(a[0], b) and not np.array_equal(a[0], img)
+    assert make_transform("none") is None
+
+
+def test_optimizer_state_round_trips_through_safetensors(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from training.stages.finetune import _flatten_optimizer, _unflatten_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.ones(4, 3)).sum().backward()
+    opt.step()
+    tensors, meta = _flatten_optimizer(opt.state_dict())
+    save_file(tensors, str(tmp_path / "opt.safetensors"))
+    restored = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters(), lr=0.5)
+    restored.load_state_dict(_unflatten_optimizer(load_file(str(tmp_path / "opt.safetensors")), meta))
+    for key in ("exp_avg", "exp_avg_sq", "step"):
+        torch.testing.assert_close(restored.state_dict()["state"][0][key], opt.state_dict()["state"][0][key])
+    assert restored.param_groups[0]["lr"] == 0.1
