@@ -183,7 +183,7 @@ def check_format_version(manifest: Mapping[str, Any], where: str | Path) -> int:
 # -- the bundle object -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Prediction:
     """Model outputs for N images.
 
@@ -612,6 +612,7 @@ def save_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         if not isinstance(backbone, str):
             backbone.save_pretrained(tmp / BACKBONE_DIR, safe_serialization=True)
         head_entries = {}

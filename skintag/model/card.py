@@ -63,7 +63,7 @@ def fmt_value(v: Any) -> str:
             text += f" ({_num(lo)}–{_num(hi)})"
         return text
     if isinstance(v, Mapping):
-        return ", ".join(f"{k}: {fmt_value(x)}" for k, x in v.items())
+        return ", ".join(f"{_label(str(k))}: {fmt_value(x)}" for k, x in v.items())
     if isinstance(v, (list, tuple)):
         return ", ".join(fmt_value(x) for x in v)
     return _num(v)
@@ -273,6 +273,8 @@ def render_model_card(
     front = {k: v for k, v in front.items() if v not in (None, [], {})}
     out = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).strip(), "---", ""]
     out.append(f"# Model card: {manifest.get('name', 'unnamed')} {manifest.get('version', '')}".rstrip())
+    if manifest.get("description"):
+        out += ["", str(manifest["description"])]
     out += ["", "## Intended use", "", INTENDED_USE]
     if manifest.get("intended_use"):
         out += ["", str(manifest["intended_use"])]
@@ -305,8 +307,12 @@ def render_model_card(
             f"- Risk tiers on calibrated P(malignant): moderate from {_num(th.get('moderate'), 2)}, "
             f"high from {_num(th.get('high'), 2)}."
         )
+    default_op = manifest.get("default_operating_point")
     for name, t in (manifest.get("operating_points") or {}).items():
-        out.append(f"- Operating point `{name}`: threshold {_num(t)} (chosen on validation).")
+        mark = " — the default" if name == default_op else ""
+        out.append(
+            f"- Operating point `{name}`: threshold {_num(t)} on calibrated P(malignant), chosen on validation{mark}."
+        )
 
     out += ["", "## Training data", ""]
     if isinstance(td, Mapping) and td:
@@ -314,6 +320,11 @@ def render_model_card(
             out.append(f"- {_label(key)}: {fmt_value(value)}")
     else:
         out.append("- Not recorded.")
+
+    training = manifest.get("training")
+    if isinstance(training, Mapping) and training:
+        out += ["", "## Training procedure", ""]
+        out += [f"- {_label(k)}: {fmt_value(v)}" for k, v in training.items() if v not in (None, {}, [])]
 
     out += ["", "## Metrics", ""]
     out.append(_render_metrics(metrics) if metrics else "No evaluation recorded.")

@@ -146,3 +146,20 @@ def test_card_per_type_rows_as_written_by_evaluate():
     both = {"pad (by type)": by_type, "pad (by group)": [{"fitzpatrick_group": "V-VI", "n": 10}]}
     body = _split(render_model_card(MANIFEST, METRICS, both))[1]
     assert body.count("Only 10 images of Fitzpatrick V-VI") == 1
+
+
+def test_card_training_procedure_and_default_operating_point():
+    manifest = {
+        **MANIFEST,
+        "description": "A small model.",
+        "default_operating_point": "sens95",
+        "training": {"best_epoch": 17, "finetune": {"epochs": 30, "lr_backbone": 0.001}},
+    }
+    body = _split(render_model_card(manifest, METRICS, PER_GROUP))[1]
+    assert "\nA small model.\n" in body
+    assert "## Training procedure" in body and "- best epoch: 17" in body
+    assert "- finetune: epochs: 30, lr backbone: 0.001" in body
+    assert (
+        "Operating point `sens95`: threshold 0.123 on calibrated P(malignant), chosen on validation — the default."
+        in body
+    )
