@@ -1,0 +1,130 @@
+"""The Fairness Audit page driven by AppTest on the simulated predictions fixture: the slider starts at the bundle's
+operating point, moving it and switching the grouping change the table to the values computed here from the raw CSV,
+the intersection heatmap and the what-if render, and a bad upload is named, not a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "fairness_audit.py")
+FIXTURE = REPO / "tests" / "fixtures" / "predictions" / "simulated_predictions.csv"
+SIX = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
+THREE = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    return pd.read_csv(FIXTURE)
+
+
+def _expected_tpr(raw: pd.DataFrame, threshold: float, mapping: dict[int, str]) -> dict[str, float]:
+    group = raw["fitzpatrick"].map(lambda v: mapping[int(v)] if pd.notna(v) else "unknown")
+    pos = raw[raw["y_true"] == 1]
+    return (pos["y_score"] >= threshold).groupby(group[pos.index]).mean().to_dict()
+
+
+def _table_tpr(at: AppTest) -> dict[str, float]:
+    table = next(d.value for d in at.dataframe if "TPR" in d.value.columns)
+    return {str(g): float(str(v).split(" ")[0]) for g, v in table["TPR"].items()}
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch) -> AppTest:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({
+        "name": "unit", "version": "0", "operating_points": {"sensitivity_95": 0.35, "other": 0.8},
+        "default_operating_point": "sensitivity_95",
+    }))
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(bundle))
+    monkeypatch.setenv("SKINTAG_PREDICTIONS", str(FIXTURE))
+    return AppTest.from_file(PAGE, default_timeout=60)
+
+
+def test_slider_and_grouping_update_the_table(app, raw):
+    at = app.run()
+    assert not at.exception, at.exception
+    slider = at.slider(key="threshold")
+    assert slider.value == pytest.approx(0.35)  # the bundle's default operating point
+    got = _table_tpr(at)
+    want = _expected_tpr(raw, 0.35, SIX)
+    assert list(got) == ["I", "II", "III", "IV", "V", "VI", "unknown"]
+    assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
+
+    at.slider(key="threshold").set_value(0.7).run()
+    assert not at.exception, at.exception
+    got = _table_tpr(at)
+    want = _expected_tpr(raw, 0.7, SIX)
+    assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
+    assert got["II"] < _expected_tpr(raw, 0.35, SIX)["II"]  # a higher threshold is less sensitive
+
+    at.selectbox(key="grouping").set_value("three").run()
+    assert not at.exception, at.exception
+    got = _table_tpr(at)
+    assert list(got) == ["I-II", "III-IV", "V-VI", "unknown"]
+    want = _expected_tpr(raw, 0.7, THREE)
+    assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
+    gap = [m for m in at.metric if m.label == "TPR gap"][0]
+    assert float(gap.value) == pytest.approx(round(max(want["I-II"], want["III-IV"], want["V-VI"])
+                                                   - min(want["I-II"], want["III-IV"], want["V-VI"]), 3))
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert titles[0].startswith("At threshold 0.70") and titles[1].startswith("ROC by group")
+    assert titles[2].startswith("Calibration") and titles[3].startswith("Threshold sweep")
+    assert titles[4].startswith("Sensitivity (TPR) by intersection")
+
+
+def test_small_groups_warned_in_words_and_what_if(app):
+    at = app.run()
+    at.number_input(key="min_pos").set_value(10).run()
+    assert not at.exception, at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    # type V has 7 malignant cases in the fixture, VI has 8
+    assert "Group V has only 7 malignant case(s) (fewer than 10)" in warnings
+    at.toggle(key="run_mitigation").set_value(True).run()
+    assert not at.exception, at.exception
+    tables = [d.value for d in at.dataframe if "tpr_after" in d.value.columns]
+    assert tables and "optimised" in tables[0].columns
+    assert any("Analysis only" in i.value for i in at.info)
+
+
+def test_missing_default_file_offers_upload(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKINTAG_PREDICTIONS", str(tmp_path / "nothing.csv"))
+    at = app.run()
+    assert not at.exception
+    assert any("No evaluation predictions" in i.value and "Upload a CSV" in i.value for i in at.info)
+
+
+def test_upload_with_bad_rows_is_named(app):
+    at = app.run()
+    at.radio(key="source").set_value("Upload a CSV").run()
+    bad = b"y_true,y_score,fitzpatrick\n1,0.9,2\n0,0.2,5\n3,0.4,1\n1,1.7,VI\n"
+    at.file_uploader[0].set_value(("preds.csv", bad, "text/csv")).run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "column 'y_true' must be 0 or 1" in errors and "row(s) 3" in errors
+    assert "[0, 1]: row(s) 4 are outside" in errors
+
+
+def test_upload_of_another_model_with_mapping(app):
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({"label": rng.integers(0, 2, n), "prob": rng.random(n).round(3),
+                       "tone": rng.choice(["I", "II", "III", "IV", "V", "VI"], n), "clinic": rng.choice(["a", "b"], n)})
+    at = app.run()
+    at.radio(key="source").set_value("Upload a CSV").run()
+    at.file_uploader[0].set_value(("m.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    at.selectbox(key="col_y_true").set_value("label")
+    at.selectbox(key="col_y_score").set_value("prob")
+    at.selectbox(key="col_group").set_value("clinic").run()
+    assert not at.exception, at.exception
+    got = _table_tpr(at)
+    pos = df[df.label == 1]
+    want = (pos.prob >= at.slider(key="threshold").value).groupby(pos.clinic).mean()
+    assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
