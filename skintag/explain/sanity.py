@@ -79,13 +79,21 @@ def compare_maps(
 
 
 def randomized_backbone(backbone: Any, *, seed: int = 0) -> Any:
-    """A freshly initialised model of the same class and config as ``backbone`` (weights drawn with ``seed``)."""
+    """A freshly initialised model of the same class and config as ``backbone`` (weights drawn with ``seed``).
+
+    If that seed happens to reproduce ``backbone``'s own weights (a model that was initialised with the same seed and
+    never trained, like a test bundle), the next seeds are tried, so the result always differs from ``backbone``.
+    """
     import torch
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = type(backbone)(backbone.config)
-    return model.eval()
+    reference = next(iter(backbone.state_dict().values()))
+    for s in range(seed, seed + 100):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            model = type(backbone)(backbone.config)
+        if not torch.equal(next(iter(model.state_dict().values())), reference):
+            return model.eval()
+    raise ConfigError(f"Could not draw random weights that differ from the model's (seeds {seed}-{seed + 99})")
 
 
 def backbone_attention_sanity(

@@ -85,3 +85,14 @@ def test_spearman_and_compare_maps_match_scipy():
         spearman(a, b[:4])
     with pytest.raises(ConfigError, match="same non-zero"):
         compare_maps([a], [], method="x")
+
+
+def test_randomized_backbone_never_returns_the_models_own_init():
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    cfg = SiglipVisionConfig(image_size=16, patch_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                             num_attention_heads=2, attn_implementation="eager")
+    torch.manual_seed(0)
+    untrained = SiglipVisionModel(cfg)  # initialised with seed 0 and never trained, like a test bundle
+    rnd = randomized_backbone(untrained, seed=0)
+    assert not torch.equal(rnd.head.probe, untrained.head.probe)

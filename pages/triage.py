@@ -1,0 +1,111 @@
+"""Clinician Triage: a lesion photo in, an urgency tier with calibrated risk, advice and explanations out."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from skintag.errors import BadImageError, SkintagError
+from skintag.triage import DISCLAIMER, TriageSettings, triage
+from skintag.ui import triage as ui
+from skintag.ui.common import get_settings
+
+settings = get_settings()
+st.title("🩺 Clinician Triage")
+st.warning(DISCLAIMER, icon="⚠️")
+
+try:
+    bundle = ui.get_bundle(settings)
+except SkintagError as exc:
+    st.error(f"No model bundle loaded: {exc}")
+    st.stop()
+
+source = st.radio("Image source", ["Upload", "Camera", "Example"], horizontal=True, key="source")
+data, name = None, None
+if source == "Upload":
+    f = st.file_uploader("Lesion photo (JPEG, PNG, WebP or HEIC)", key="upload")
+    if f is not None:
+        data, name = f.getvalue(), f.name
+elif source == "Camera":
+    f = st.camera_input("Photograph the lesion", key="camera")
+    if f is not None:
+        data, name = f.getvalue(), "camera.jpg"
+else:
+    examples = ui.example_images(settings.data_dir)
+    if not examples:
+        st.info(f"No example images under `{settings.data_dir}`.")
+    else:
+        choice = st.selectbox("Example image", list(examples), key="example")
+        data, name = examples[choice].read_bytes(), examples[choice].name
+if data is None:
+    st.info("Upload a photo, take one with the camera, or pick an example to start.")
+    st.stop()
+
+crop = None
+if st.checkbox("Crop to the lesion", key="crop_on"):
+    c1, c2 = st.columns(2)
+    x0, x1 = c1.slider("Horizontal range (%)", 0, 100, (10, 90), key="crop_x")
+    y0, y1 = c2.slider("Vertical range (%)", 0, 100, (10, 90), key="crop_y")
+    if x1 > x0 and y1 > y0:
+        crop = (x0 / 100, y0 / 100, x1 / 100, y1 / 100)
+
+try:
+    with st.spinner("Scoring…"):
+        result = triage(bundle, data, settings=TriageSettings.from_settings(settings, crop=crop, attention=True))
+except BadImageError as exc:
+    st.error(f"This file cannot be used ({exc.reason}): {exc}")
+    st.stop()
+except SkintagError as exc:
+    st.error(f"Triage failed: {exc}")
+    st.stop()
+
+left, right = st.columns([1, 1])
+with left:
+    st.image(result.image, caption=f"{name} — as scored", width="stretch")
+    ui.render_quality(result)
+with right:
+    ui.render_result_card(result)
+
+overlays = {}
+if result.status == "ok" and result.attention is not None:
+    from skintag.explain.attention import overlay
+
+    st.subheader("Why: where the model looked")
+    overlays = {
+        "MAP-head attention": overlay(result.image, result.attention.map_head),
+        "Attention rollout": overlay(result.image, result.attention.rollout),
+    }
+    cols = st.columns(3)
+    for col, (caption, img) in zip(cols, overlays.items(), strict=False):
+        col.image(img, caption=caption, width="stretch")
+    with cols[2]:
+        n_evals = st.number_input("SHAP budget (evaluations)", 20, 2000, int(settings.shap_max_evals), step=20,
+                                  key="shap_evals")
+        shap_key = f"shap::{bundle.fingerprint}::{hash(result.image.tobytes())}::{n_evals}"
+        if st.button("Compute SHAP explanation", key="shap_btn") and shap_key not in st.session_state:
+            from skintag.explain.shap_image import explain_shap
+
+            bar = st.progress(0.0, text="SHAP: 0 evaluations")
+
+            def _progress(done: int, total: int) -> None:
+                bar.progress(min(1.0, done / total), text=f"SHAP: {done}/{total} evaluations")
+
+            try:
+                st.session_state[shap_key] = explain_shap(bundle, result.image, max_evals=int(n_evals),
+                                                          progress=_progress, cache_dir=settings.app_data_dir)
+            except SkintagError as exc:
+                st.error(f"SHAP failed: {exc}")
+        if shap_key in st.session_state:
+            sr = st.session_state[shap_key]
+            overlays["SHAP (evidence for malignancy)"] = overlay(result.image, sr.heatmap(), colormap="jet")
+            st.image(overlays["SHAP (evidence for malignancy)"], width="stretch",
+                     caption=f"SHAP, {sr.max_evals} evaluations{' (cached)' if sr.cached else ''}")
+    with st.expander("Sanity check: do the maps depend on the learned weights?"):
+        st.caption("Adebayo et al. (2018): a faithful map must change when the trained weights are replaced by random "
+                   "ones. Spearman ρ between this image's maps from the trained and a randomised backbone.")
+        if st.button("Run the randomisation check", key="sanity_btn"):
+            from skintag.explain.sanity import attention_sanity
+
+            for kind in ("map_head", "rollout"):
+                st.write(attention_sanity(bundle, [result.image], kind=kind).summary())
+
+ui.render_downloads(result, overlays, extra={"file_name": name, "crop": crop})

@@ -1,0 +1,117 @@
+"""Streamlit pieces of the Clinician Triage page: the cached bundle loader, example images and the renderers of the
+result card, quality report, explanations and downloads. Results come from :mod:`skintag.triage` and
+:mod:`skintag.explain`; this module only lays them out. Uploaded images stay in memory (never written to disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from skintag.errors import ModelBundleError
+from skintag.plots import triage as plots
+from skintag.report import case_json, render_report_html
+from skintag.settings import Settings
+from skintag.triage import CATEGORY_DISPLAY, TriageResult
+
+EXAMPLE_DATASETS = (("ham10000", "HAM10000 (dermoscopic)"), ("pad_ufes_20", "PAD-UFES-20 (smartphone)"))
+EXAMPLES_PER_DATASET = 3
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
+
+
+@st.cache_resource(show_spinner="Loading the model bundle…")
+def _load_bundle_cached(path: str, manifest_mtime: float) -> Any:
+    from skintag.model import load_bundle
+
+    return load_bundle(path)
+
+
+def get_bundle(settings: Settings) -> Any:
+    """The model bundle at ``settings.model_dir``, loaded once per process (reloaded if its manifest changes).
+
+    Raises
+    ------
+    ModelBundleError
+        When there is no bundle there or it fails verification.
+    """
+    manifest = Path(settings.model_dir) / "manifest.json"
+    if not manifest.is_file():
+        raise ModelBundleError(
+            f"No model bundle at {settings.model_dir} (manifest.json is missing). Set SKINTAG_MODEL_DIR to a bundle "
+            "directory or build the demo bundle (see README)."
+        )
+    return _load_bundle_cached(str(Path(settings.model_dir).resolve()), manifest.stat().st_mtime)
+
+
+def example_images(data_dir: Path, per_dataset: int = EXAMPLES_PER_DATASET) -> dict[str, Path]:
+    """A few real photos from the data root (label → path); read in place, never copied."""
+    out: dict[str, Path] = {}
+    for folder, label in EXAMPLE_DATASETS:
+        images = Path(data_dir) / folder / "images"
+        if not images.is_dir():
+            continue
+        files = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        for p in files[:per_dataset]:
+            out[f"{label}: {p.name}"] = p
+    return out
+
+
+def render_quality(result: TriageResult) -> None:
+    q = result.quality
+    icon = {"pass": "✅", "warn": "⚠️", "reject": "⛔"}[q.verdict]
+    with st.expander(f"{icon} Image quality: {q.verdict}", expanded=q.verdict != "pass"):
+        if q.checks:
+            rows = [
+                {"check": c.get("name"), "measured": c.get("value"), "warn limit": c.get("warn_limit"),
+                 "reject limit": c.get("reject_limit"), "verdict": c.get("verdict"), "note": c.get("message")}
+                for c in q.checks
+            ]
+            st.dataframe(rows, hide_index=True, width="stretch")
+        for r in q.reasons:
+            st.caption(r)
+
+
+def render_result_card(result: TriageResult) -> None:
+    """Tier in colour, calibrated risk with its uncertainty, category bars, top-3, advice and discordance."""
+    if result.status != "ok":
+        st.error(f"**{result.advice.headline}**\n\n" + "\n".join(f"- {r}" for r in result.quality.reasons))
+        return
+    colour = result.tier_colour
+    promoted = " <span style='font-size:0.8em'>(raised from LOW — inflammatory)</span>" if result.promoted else ""
+    st.markdown(
+        f"<div style='padding:0.6em 1em;border-radius:8px;background:{colour};color:white;font-size:1.6em;"
+        f"font-weight:700' data-testid='triage-tier'>{result.tier}{promoted}</div>",
+        unsafe_allow_html=True,
+    )
+    interval = ""
+    if result.p_interval is not None:
+        interval = f" (held-out 95 % interval {result.p_interval[0]:.0%}–{result.p_interval[1]:.0%})"
+    st.metric("Calibrated probability of malignancy", f"{result.p_malignant:.0%}", help=result.uncertainty)
+    st.caption(f"Confidence: **{result.confidence}**{interval}. {result.uncertainty}")
+    st.markdown("**Category breakdown** — dominant: " + CATEGORY_DISPLAY[result.dominant_category or "benign"])
+    st.plotly_chart(plots.category_figure(result), width="stretch", key="category_chart")
+    st.markdown("**Most likely conditions**")
+    st.table([{"condition": c.name, "category": c.category, "probability": f"{c.probability:.1%}"}
+              for c in result.top_conditions])
+    if result.discordant:
+        st.warning(f"**Discordant case — clinician review recommended.** {result.discordance_reason}", icon="⚠️")
+    st.markdown(f"**Advice: {result.advice.headline}**")
+    for d in result.advice.details:
+        st.markdown(f"- {d}")
+    with st.expander("ABCDE guide"):
+        for letter, name, desc in result.abcde:
+            st.markdown(f"- **{letter} — {name}**: {desc}")
+    m = result.model
+    st.caption(
+        f"Model {m.get('name')} v{m.get('version')} · thresholds moderate {result.thresholds['moderate']:.2f}, "
+        f"high {result.thresholds['high']:.2f}"
+    )
+
+
+def render_downloads(result: TriageResult, overlays: dict[str, Any], extra: dict[str, Any]) -> None:
+    c1, c2 = st.columns(2)
+    c1.download_button("Download case (JSON)", case_json(result, extra=extra), file_name="skintag_case.json",
+                       mime="application/json", key="dl_json")
+    c2.download_button("Download report (HTML)", render_report_html(result, overlays=overlays),
+                       file_name="skintag_case_report.html", mime="text/html", key="dl_html")
