@@ -292,7 +292,11 @@ def extract_embeddings(
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     images = list(images)
-    keys = [image_key(src) for src in images]
+    if len(images) > 32 and num_workers > 1:  # hashlib releases the GIL: hash files in parallel
+        with ThreadPoolExecutor(max_workers=num_workers) as pool:
+            keys = list(pool.map(image_key, images, chunksize=16))
+    else:
+        keys = [image_key(src) for src in images]
     if cache is not None and backbone_key is None:
         from skintag.model.backbone import backbone_hash
 

@@ -185,3 +185,14 @@ def test_image_key_is_content_hash(paths, tmp_path):
     assert image_key(paths[0]) != image_key(paths[1])
     a = Image.new("RGB", (4, 4), (1, 2, 3))
     assert image_key(a) == image_key(a.copy()) != image_key(Image.new("RGB", (4, 4), (1, 2, 4)))
+
+
+def test_duplicates_are_embedded_once(model, prep, paths, reference, tmp_path):
+    many = paths[:20] + paths[:20]  # 40 inputs: parallel hashing path, 20 distinct contents
+    counter = ForwardCounter(model)
+    try:
+        emb = extract_embeddings(model, prep, many, batch_size=8, progress=False, num_workers=2)
+    finally:
+        counter.remove()
+    assert counter.images == 20
+    np.testing.assert_allclose(emb, np.concatenate([reference[:20], reference[:20]]), rtol=1e-5, atol=1e-6)
