@@ -15,7 +15,7 @@ from typing import Any
 
 from skintag.errors import SkintagError
 from training.config import STAGES, load_config
-from training.rundir import RunDir, write_json
+from training.rundir import RunDir, read_json, write_json
 
 
 def run_stages(cfg: dict[str, Any], stages: list[str]) -> dict[str, Any]:
@@ -31,6 +31,10 @@ def run_stages(cfg: dict[str, Any], stages: list[str]) -> dict[str, Any]:
         summary = module.run_stage(cfg, run)
         seconds = round(time.time() - t0, 1)
         results[stage] = {"seconds": seconds, "summary": summary}
+        timings_path = run.root / "timings.json"
+        timings = read_json(timings_path) if timings_path.is_file() else {}
+        timings[stage] = seconds
+        write_json(timings_path, timings)
         print(f"[training] stage {stage} done in {seconds} s", flush=True)
     return results
 

@@ -144,7 +144,7 @@ def evaluate_predictions(pred: pd.DataFrame, cfg: dict[str, Any], *, operating_p
     overall = set_metrics(pred, operating_points=operating_points, trained_classes=trained_classes, **kw)
     groups = {}
     for by in ("fitzpatrick_group", "fitzpatrick", "sex", "dataset", "domain"):
-        if pred[by].notna().any():
+        if pred[by].nunique(dropna=False) > 1:  # a single group would repeat the overall numbers
             groups[by] = group_metrics(pred, by=by, threshold=operating_points[default_op], **kw)
     return {"overall": overall, "per_group": groups}
 
