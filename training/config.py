@@ -76,7 +76,12 @@ DEFAULTS: dict[str, Any] = {
         "default_operating_point": "sensitivity_95",
     },
     "evaluate": {"n_boot": 1000, "ci": 0.95, "ece_bins": 15, "external": [], "external_limit": None},
-    "export": {"out_dir": None, "license": "unspecified", "thresholds": {"moderate": 0.30, "high": 0.60}},
+    "export": {
+        "out_dir": None,
+        "license": "unspecified",
+        "thresholds": {"moderate": 0.30, "high": 0.60},
+        "known_limits": [],
+    },
 }
 
 _AUGMENT_CHOICES = ("none", "small", "light", "moderate", "heavy")

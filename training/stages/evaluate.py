@@ -200,7 +200,8 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
             "split_source": prep["split_source"],
             "split_file": "eval/splits.csv",
             "split_file_sha256": prep["split_sha256"],
-            "counts": prep["counts"],
+            **{f"n_{split}": c["n"] for split, c in prep["counts"].items()},
+            **{f"n_{split}_malignant": c["malignant"] for split, c in prep["counts"].items()},
             "fitzpatrick_labelled": False if all(d in ("dermamnist", "ham10000", "bcn20000") for d in cfg["data"]["datasets"]) else None,
         },
         "training": {
@@ -210,6 +211,8 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
             "calibration": cfg["calibrate"]["method"],
         },
     }
+    if ex.get("known_limits"):
+        fields["known_limits"] = list(ex["known_limits"])
     if metrics is not None:
         fields["metrics"] = metrics
     if per_group is not None:
