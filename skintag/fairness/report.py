@@ -439,6 +439,12 @@ class FairnessAudit:
                 "tolerance": tol[m], "verdict": verdict, "groups_used": ", ".join(used),
                 "groups_left_out": ", ".join(left_out),
             }
+            if np.isfinite(d_lo) and not d_lo <= diff <= d_hi:
+                warnings.append(
+                    f"The {m.upper()} gap's estimate ({float(diff):.3f}) lies outside its bootstrap interval "
+                    f"({float(d_lo):.3f}–{float(d_hi):.3f}): with small groups the largest-minus-smallest rate is "
+                    "unstable and its resamples are skewed upward — read the interval with care."
+                )
             if verdict == NOT_ASSESSABLE:
                 warnings.append(
                     f"The {m.upper()} gap cannot be assessed: fewer than two groups have enough "
@@ -630,8 +636,11 @@ def fairness_report(
         A group with fewer malignant (benign) cases has its TPR (FPR) flagged as insufficient evidence and left out of
         the TPR (FPR) gap unless ``include_flagged``.
     n_boot
-        Bootstrap resamples for the gap intervals (rows resampled within each group, seeded by ``random_state``);
-        0 skips the intervals.
+        Bootstrap resamples for the gap intervals (rows resampled within each group, seeded by ``random_state``;
+        percentile intervals, as fairlearn's ``MetricFrame`` bootstrap computes them); 0 skips the intervals. The
+        max − min of many small groups is a non-smooth statistic whose resamples skew upward, so with several small
+        groups these intervals cover less than nominally (a warning says so when the estimate falls outside its
+        interval).
     auroc_n_boot
         Resamples for the AUROC intervals (positives and negatives resampled separately within each group). Default:
         ``n_boot`` capped so that resamples × rows ≤ 10 million (200 resamples at 50,000 rows; see

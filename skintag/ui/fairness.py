@@ -154,7 +154,8 @@ def render_table(report: FairnessReport) -> None:
         "difference": [f"{fmt(r['difference'])} ({fmt(r['difference_lo'])}–{fmt(r['difference_hi'])})"
                        for _, r in g.iterrows()],
         "ratio": [f"{fmt(r['ratio'])} ({fmt(r['ratio_lo'])}–{fmt(r['ratio_hi'])})" for _, r in g.iterrows()],
-        "verdict": g["verdict"], "groups used": g["groups_used"], "left out": g["groups_left_out"],
+        "verdict": g["verdict"].to_numpy(), "groups used": g["groups_used"].to_numpy(),
+        "left out": g["groups_left_out"].to_numpy(),
     }, index=pd.Index(["TPR gap", "FPR gap"], name="gap")), width="stretch", key="gap_table")
 
 

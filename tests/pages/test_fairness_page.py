@@ -74,6 +74,9 @@ def test_slider_and_grouping_update_the_table(app, raw):
     gap = [m for m in at.metric if m.label == "TPR gap"][0]
     assert float(gap.value) == pytest.approx(round(max(want["I-II"], want["III-IV"], want["V-VI"])
                                                    - min(want["I-II"], want["III-IV"], want["V-VI"]), 3))
+    gap_table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert set(gap_table["verdict"]) <= {"within tolerance", "outside tolerance", "inconclusive", "not assessable"}
+    assert gap_table.loc["TPR gap", "left out"] == "unknown"
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles[0].startswith("At threshold 0.70") and titles[1].startswith("ROC by group")
     assert titles[2].startswith("Calibration") and titles[3].startswith("Threshold sweep")
