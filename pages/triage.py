@@ -58,54 +58,36 @@ except SkintagError as exc:
     st.error(f"Triage failed: {exc}")
     st.stop()
 
+overlays = ui.attention_overlays(result)
 left, right = st.columns([1, 1])
 with left:
     st.image(result.image, caption=f"{name} — as scored", width="stretch")
     ui.render_quality(result)
+    if overlays:
+        st.markdown("**Why: where the model looked**")
+        for col, (caption, img) in zip(st.columns(len(overlays)), overlays.items(), strict=True):
+            col.image(img, caption=caption, width="stretch")
 with right:
     ui.render_result_card(result)
 
-overlays = {}
-if result.status == "ok" and result.attention is not None:
-    from skintag.explain.attention import overlay
-
-    st.subheader("Why: where the model looked")
-    overlays = {
-        "MAP-head attention": overlay(result.image, result.attention.map_head),
-        "Attention rollout": overlay(result.image, result.attention.rollout),
-    }
-    cols = st.columns(3)
-    for col, (caption, img) in zip(cols, overlays.items(), strict=False):
-        col.image(img, caption=caption, width="stretch")
-    with cols[2]:
+if result.status == "ok":
+    st.subheader("Explanations on request")
+    c1, c2 = st.columns([1, 2])
+    with c1:
         n_evals = st.number_input("SHAP budget (evaluations)", 20, 2000, int(settings.shap_max_evals), step=20,
                                   key="shap_evals")
-        shap_key = f"shap::{bundle.fingerprint}::{hash(result.image.tobytes())}::{n_evals}"
-        if st.button("Compute SHAP explanation", key="shap_btn") and shap_key not in st.session_state:
-            from skintag.explain.shap_image import explain_shap
-
-            bar = st.progress(0.0, text="SHAP: 0 evaluations")
-
-            def _progress(done: int, total: int) -> None:
-                bar.progress(min(1.0, done / total), text=f"SHAP: {done}/{total} evaluations")
-
-            try:
-                st.session_state[shap_key] = explain_shap(bundle, result.image, max_evals=int(n_evals),
-                                                          progress=_progress, cache_dir=settings.app_data_dir)
-            except SkintagError as exc:
-                st.error(f"SHAP failed: {exc}")
-        if shap_key in st.session_state:
-            sr = st.session_state[shap_key]
-            overlays["SHAP (evidence for malignancy)"] = overlay(result.image, sr.heatmap(), colormap="jet")
-            st.image(overlays["SHAP (evidence for malignancy)"], width="stretch",
-                     caption=f"SHAP, {sr.max_evals} evaluations{' (cached)' if sr.cached else ''}")
+        run_shap = st.button("Compute SHAP explanation", key="shap_btn")
+    with c2:
+        shap_result = ui.shap_on_request(bundle, result, int(n_evals), settings.app_data_dir, run=run_shap)
+        if shap_result is not None:
+            overlays["SHAP (evidence for malignancy)"] = ui.shap_overlay(result, shap_result)
+            st.image(overlays["SHAP (evidence for malignancy)"], width=320,
+                     caption=f"SHAP, {shap_result.max_evals} evaluations{' (cached)' if shap_result.cached else ''}")
     with st.expander("Sanity check: do the maps depend on the learned weights?"):
         st.caption("Adebayo et al. (2018): a faithful map must change when the trained weights are replaced by random "
                    "ones. Spearman ρ between this image's maps from the trained and a randomised backbone.")
         if st.button("Run the randomisation check", key="sanity_btn"):
-            from skintag.explain.sanity import attention_sanity
-
-            for kind in ("map_head", "rollout"):
-                st.write(attention_sanity(bundle, [result.image], kind=kind).summary())
+            for line in ui.sanity_lines(bundle, result):
+                st.write(line)
 
 ui.render_downloads(result, overlays, extra={"file_name": name, "crop": crop})

@@ -109,6 +109,53 @@ def render_result_card(result: TriageResult) -> None:
     )
 
 
+def attention_overlays(result: TriageResult) -> dict[str, Any]:
+    """Caption → overlay image of the attention maps carried by the result (empty when there are none)."""
+    if result.status != "ok" or result.attention is None or result.image is None:
+        return {}
+    from skintag.explain.attention import overlay
+
+    return {
+        "MAP-head attention": overlay(result.image, result.attention.map_head),
+        "Attention rollout": overlay(result.image, result.attention.rollout),
+    }
+
+
+def shap_on_request(bundle: Any, result: TriageResult, max_evals: int, cache_dir: Path, *, run: bool) -> Any:
+    """The SHAP explanation of this image if it was computed in this session (or ``run`` asks for it now, with a
+    progress bar; repeats come from the on-disk cache), else None."""
+    from skintag.errors import SkintagError
+    from skintag.explain.shap_image import explain_shap, image_hash
+
+    key = f"shap::{bundle.fingerprint}::{image_hash(result.image)}::{max_evals}"
+    if run and key not in st.session_state:
+        bar = st.progress(0.0, text="SHAP: 0 evaluations")
+
+        def _progress(done: int, total: int) -> None:
+            bar.progress(min(1.0, done / total), text=f"SHAP: {done}/{total} evaluations")
+
+        try:
+            st.session_state[key] = explain_shap(bundle, result.image, max_evals=max_evals, progress=_progress,
+                                                 cache_dir=cache_dir)
+        except SkintagError as exc:
+            st.error(f"SHAP failed: {exc}")
+        bar.empty()
+    return st.session_state.get(key)
+
+
+def shap_overlay(result: TriageResult, shap_result: Any) -> Any:
+    from skintag.explain.attention import overlay
+
+    return overlay(result.image, shap_result.heatmap(), colormap="jet")
+
+
+def sanity_lines(bundle: Any, result: TriageResult) -> list[str]:
+    """One summary line per attention map of the randomisation check on this image."""
+    from skintag.explain.sanity import attention_sanity
+
+    return [attention_sanity(bundle, [result.image], kind=k).summary() for k in ("map_head", "rollout")]
+
+
 def render_downloads(result: TriageResult, overlays: dict[str, Any], extra: dict[str, Any]) -> None:
     c1, c2 = st.columns(2)
     c1.download_button("Download case (JSON)", case_json(result, extra=extra), file_name="skintag_case.json",

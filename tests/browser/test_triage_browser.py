@@ -1,0 +1,62 @@
+"""The Clinician Triage page in a real browser: upload a real photo, wait for the result card and the attention maps,
+no exception; the screenshot is saved for docs/screenshots/triage.png.
+
+The page needs a model bundle, so this module runs its own server with ``SKINTAG_MODEL_DIR`` at the demo bundle when it
+exists, else at a tiny bundle built for the test (skintag.model.testing.build_tiny_bundle)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser import REPO_ROOT, TIMEOUT_S, save_screenshot, streamlit_server, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def triage_url(shared_data, tmp_path_factory, _browser) -> Iterator[str]:
+    demo = REPO_ROOT / "models" / "demo"
+    if (demo / "manifest.json").is_file():
+        model_dir = demo
+    else:
+        from tests.explain.tinybundle import tiny_bundle_dir
+
+        model_dir = tiny_bundle_dir(shared_data)
+    env = {"SKINTAG_MODEL_DIR": str(model_dir), "SKINTAG_DATA_DIR": str(shared_data),
+           "SKINTAG_APP_DATA_DIR": str(tmp_path_factory.mktemp("appdata"))}
+    with streamlit_server(env, log_dir=tmp_path_factory.mktemp("streamlit_triage")) as url:
+        yield url
+
+
+def test_triage_upload_shows_result(triage_url, browser_page, ham_dir):
+    photo: Path = ham_dir / "images" / "ISIC_0024308.jpg"
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    page.goto(triage_url, wait_until="domcontentloaded")
+    wait_for_app(page)
+    # wait for the frame (streamlit_app.py's st.navigation), not Streamlit's provisional pages/ listing
+    page.locator('[data-testid="stSidebar"]').get_by_text("Intended use", exact=True).wait_for()
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Clinician Triage", exact=True).click()
+    page.get_by_role("heading", name="Clinician Triage").wait_for()
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Calibrated probability of malignancy")
+    metric.wait_for(state="visible", timeout=TIMEOUT_S * 1000)
+    wait_for_app(page)
+    value = metric.locator('[data-testid="stMetricValue"]').inner_text()
+    assert value.endswith("%") and 0 <= int(value.rstrip("%")) <= 100
+    tier = page.locator('[data-testid="triage-tier"]')
+    assert tier.inner_text().split()[0] in {"LOW", "MODERATE", "HIGH"}
+    page.get_by_text("Attention rollout").wait_for()
+    page.wait_for_function(
+        "() => { const imgs = [...document.querySelectorAll('[data-testid=\"stImage\"] img')];"
+        " return imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+    )
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    assert page.get_by_text("not a diagnosis").first.is_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot = save_screenshot(page, "triage", full_page=False)
+    assert shot.stat().st_size > 50_000
