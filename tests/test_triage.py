@@ -357,3 +357,42 @@ def test_reliability_from_a_bundles_eval_predictions(tmp_path):
     r = run(0.33, NEVUS, reliability=table)
     ci = binomtest(3, 10).proportion_ci(method="wilson")
     assert r.p_interval == pytest.approx((ci.low, ci.high))
+
+
+def test_case_report_html_is_self_contained_and_complete():
+    import base64
+    import re
+
+    from skintag.report import case_json, render_report_html
+
+    r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1),
+            model={"name": "demo <b>x</b>", "version": "1.2", "fingerprint": "f" * 64})
+    photo = Image.new("RGB", (900, 600), (180, 120, 100))
+    html = render_report_html(r, image=photo, overlays={"Attention rollout": Image.new("RGB", (90, 60), (0, 0, 255))})
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    uris = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    assert len(uris) == 2
+    first = Image.open(io.BytesIO(base64.b64decode(uris[0])))
+    assert first.size == (640, 427)  # downscaled to a 640-px longer side, aspect kept
+    assert "demo &lt;b&gt;x&lt;/b&gt;" in html and "demo <b>x</b>" not in html  # escaped
+    for text in ("LOW", "20%", "version 1.2", "moderate 0.30, high 0.60", "Discordant case", "Melanoma",
+                 "Attention rollout", "not a diagnosis", "Asymmetry", "Inflammatory / Reactive"):
+        assert text in html, text
+    rejected = run(0.5, NEVUS, quality=QualityGate("reject", ("too dark",)))
+    html_r = render_report_html(rejected)
+    assert RETAKE_ADVICE in html_r and "Calibrated probability" not in html_r and "not a diagnosis" in html_r
+    payload = json.loads(case_json(r, extra={"crop": None}))
+    assert payload["extra"] == {"crop": None} and payload["tier"] == "LOW" and "generated_at" in payload
+    assert {k: v for k, v in payload.items() if k not in ("extra", "generated_at")} == json.loads(
+        json.dumps(r.to_dict()))
+
+
+def test_plot_builders_show_the_result_values():
+    from skintag.plots.triage import category_figure, top_conditions_figure
+
+    r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1))
+    bars = category_figure(r).data[0]
+    assert list(bars.x) == pytest.approx([0.2, 0.32, 0.48])
+    assert list(bars.y) == ["Malignant / Pre-cancerous", "Inflammatory / Reactive", "Benign ◀"]
+    top = top_conditions_figure(r).data[0]
+    assert list(top.y) == ["Melanoma", "Melanocytic Nevus", "Dermatofibroma"] and list(top.x) == [0.5, 0.3, 0.1]
