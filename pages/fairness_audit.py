@@ -36,7 +36,9 @@ try:
                 "or set `SKINTAG_PREDICTIONS`). Choose **Upload a CSV** to audit any model's predictions."
             )
             st.stop()
-        df = ui.load_path(str(default_path), default_path.stat().st_mtime)
+        mtime = default_path.stat().st_mtime
+        df = ui.load_path(str(default_path), mtime)
+        key = f"{default_path}:{mtime}"
         path_for_op: Path | None = default_path
         st.caption(f"`{default_path}` — {len(df):,} rows")
     else:
@@ -45,6 +47,7 @@ try:
             st.info("Upload a CSV with a 0/1 label column, a score column and at least one group column.")
             st.stop()
         df = ui.load_bytes(upload.getvalue())
+        key = ui.bytes_key(upload.getvalue())
         path_for_op = None
 except SkintagError as exc:
     st.error(f"Could not read the predictions: {exc}")
@@ -86,7 +89,6 @@ with st.expander("Evidence and reference"):
     min_pos = int(d1.number_input("Min. malignant per group", 1, 100, 5, key="min_pos"))
     min_neg = int(d2.number_input("Min. benign per group", 1, 100, 5, key="min_neg"))
     include_flagged = d3.checkbox("Include flagged groups in the gaps", key="include_flagged")
-key = ui.data_key(df)
 
 try:
     audit = ui.get_audit(key, df, y_true, y_score, group_col, grouping)
@@ -121,7 +123,7 @@ if others:
     try:
         inter = ui.get_audit(key, df, y_true, y_score, group_col, grouping, second, None).report(
             threshold, min_positives=min_pos, min_negatives=min_neg, tolerance=tolerance,
-            include_flagged=include_flagged, random_state=0)
+            include_flagged=include_flagged, auroc_n_boot=0, random_state=0)  # the heatmap shows rates only
         st.plotly_chart(plots.intersection_heatmap(inter, metric), width="stretch", key="fig_heatmap")
         st.caption(
             f"{inter.grouping_title}: equalized-odds difference {ui.fmt(inter.equalized_odds_difference)}; "

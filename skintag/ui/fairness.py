@@ -65,11 +65,9 @@ def load_bytes(data: bytes) -> pd.DataFrame:
     return read_predictions(data)
 
 
-def data_key(df: pd.DataFrame) -> str:
-    """A content key for caching audits of ``df``."""
-    h = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
-    h.update("|".join(map(str, df.columns)).encode())
-    return h.hexdigest()[:16]
+def bytes_key(data: bytes) -> str:
+    """A content key for caching audits of an uploaded file."""
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def is_skin_type_column(df: pd.DataFrame, column: str) -> bool:
