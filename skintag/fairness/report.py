@@ -130,6 +130,14 @@ class FairnessReport:
         return self._gaps[["difference_lo", "difference_hi"]].rename(columns=lambda c: c.split("_")[1]).copy()
 
     @property
+    def by_group_ci(self) -> dict[str, pd.DataFrame]:
+        """Per rate, a DataFrame (index = group) with columns ``lo`` and ``hi``."""
+        return {
+            m: self._by_group[[f"{m}_lo", f"{m}_hi"]].set_axis(["lo", "hi"], axis=1).copy()
+            for m in (*RATES, "auroc")
+        }
+
+    @property
     def ratio_ci(self) -> pd.DataFrame:
         return self._gaps[["ratio_lo", "ratio_hi"]].rename(columns=lambda c: c.split("_")[1]).copy()
 

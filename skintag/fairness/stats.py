@@ -41,8 +41,8 @@ def wilson_interval(k: np.ndarray | int, n: np.ndarray | int, ci: float = 0.95) 
         denom = 1.0 + z * z / n
         centre = (p + z * z / (2.0 * n)) / denom
         half = z / denom * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
-        lo = np.clip(centre - half, 0.0, 1.0)
-        hi = np.clip(centre + half, 0.0, 1.0)
+        lo = np.where(k <= 0, 0.0, np.clip(centre - half, 0.0, 1.0))  # exact ends (no rounding past the estimate)
+        hi = np.where(k >= n, 1.0, np.clip(centre + half, 0.0, 1.0))
     lo = np.where(n > 0, lo, np.nan)
     hi = np.where(n > 0, hi, np.nan)
     return lo, hi

@@ -58,6 +58,8 @@ def test_every_rate_and_both_gaps_agree_with_fairlearn(labelled, threshold):
         assert rep.ratio()[m] == pytest.approx(mf.ratio()[m], abs=1e-15)
     eod = equalized_odds_difference(y, pred, sensitive_features=g)
     assert rep.equalized_odds_difference == pytest.approx(eod, abs=1e-15)
+    ci = rep.by_group_ci["tpr"]
+    assert (ci["lo"] <= ours["tpr"]).all() and (ours["tpr"] <= ci["hi"]).all()
     # AUROC per group against scikit-learn
     for name in ours.index:
         m = g == name
