@@ -494,6 +494,9 @@ def _default_class_names(n: int) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------------
 
 _RELIABILITY_CACHE: dict[str, tuple[ReliabilityBin, ...] | None] = {}
+#: Prediction rows from these splits are not held out (training data, or the validation split the calibrator and
+#: thresholds were fitted on) and are left out of the reliability table.
+_NOT_HELD_OUT = frozenset({"train", "training", "val", "valid", "validation"})
 
 
 def reliability_from_scores(
@@ -514,7 +517,7 @@ def reliability_from_scores(
 
 def bundle_reliability(bundle: Any) -> tuple[ReliabilityBin, ...] | None:
     """Reliability table of a bundle, from ``manifest["reliability"]`` (list of {lo, hi, n, positives}) if present,
-    else from the held-out predictions CSV(s) in ``<bundle>/eval/predictions_*.csv`` (columns y_true, y_score).
+    else from the held-out rows (split not train/val) of ``<bundle>/eval/predictions_*.csv`` (columns y_true, y_score).
     Cached per bundle fingerprint; None when the bundle carries neither."""
     key = str(getattr(bundle, "fingerprint", id(bundle)))
     if key in _RELIABILITY_CACHE:
@@ -535,8 +538,7 @@ def bundle_reliability(bundle: Any) -> tuple[ReliabilityBin, ...] | None:
         for csv_path in sorted((Path(bundle.path) / "eval").glob("predictions_*.csv")):
             with csv_path.open(newline="", encoding="utf-8") as fh:
                 for row in csv.DictReader(fh):
-                    split = (row.get("split") or "").strip()
-                    if split and split not in ("test", "external"):
+                    if (row.get("split") or "").strip().lower() in _NOT_HELD_OUT:
                         continue
                     try:
                         ys.append(int(float(row["y_true"])))

@@ -348,7 +348,8 @@ def test_pil_input_and_settings_limits(bundle, ham_dir):
 def test_reliability_from_a_bundles_eval_predictions(tmp_path):
     (tmp_path / "eval").mkdir()
     rows = ["image_id,y_true,y_score,split"] + [f"a{i},{int(i < 3)},0.35,test" for i in range(10)]
-    rows += [f"b{i},1,0.95,test" for i in range(4)] + ["c,0,0.35,train"]  # training rows are ignored
+    rows += [f"b{i},1,0.95,external" for i in range(4)]
+    rows += ["c,0,0.35,train", "d,0,0.35,val"]  # training and calibration (validation) rows are not held out
     (tmp_path / "eval" / "predictions_x.csv").write_text("\n".join(rows))
     fake = SimpleNamespace(path=tmp_path, fingerprint="unit-reliability", manifest={})
     table = bundle_reliability(fake)
