@@ -207,3 +207,42 @@ def test_a_stage_without_its_inputs_names_the_stage_to_run(tmp_path: Path, share
     with pytest.raises(ConfigError, match="epoks"):
         load_config(bad)
     assert main(["heads", "--config", str(TINY), "--run-dir", str(tmp_path / "nothing")]) == 2
+
+
+def test_interrupted_finetune_resumes_to_the_same_weights(pipeline: dict, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop a 2-epoch run after epoch 1, resume it: the weights equal those of an uninterrupted run."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    import training.augment_small as aug
+    from training.stages import finetune
+
+    cfg = copy.deepcopy(pipeline["cfg"])
+    cfg["finetune"]["epochs"] = 2
+    runs = {}
+    for name in ("straight", "resumed"):
+        runs[name] = RunDir(tmp_path / name)
+        shutil.copytree(pipeline["run"].root / "prepare", runs[name].root / "prepare")
+    finetune.train(cfg, runs["straight"])
+
+    original, calls = aug.make_transform, []
+
+    def interrupt_in_epoch_2(kind, seed=None):  # noqa: ANN001, ANN202
+        calls.append(seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated interruption")
+        return original(kind, seed)
+
+    monkeypatch.setattr(aug, "make_transform", interrupt_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        finetune.train(cfg, runs["resumed"])
+    monkeypatch.setattr(aug, "make_transform", original)
+    summary = finetune.train(cfg, runs["resumed"])
+    assert [h["epoch"] for h in summary["history"]] == [1, 2]
+    a = load_file(str(runs["straight"].root / "finetune" / "last" / "model.safetensors"))
+    b = load_file(str(runs["resumed"].root / "finetune" / "last" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert (a[key] - b[key]).abs().max().item() < 1e-6, key

@@ -291,7 +291,12 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         t0 = time.time()
         eseed = _epoch_seed(seed, epoch)
         torch.manual_seed(eseed)
-        sampler.set_epoch(epoch)
+        # Accelerate's prepared loader re-sets the sampler's epoch from its own counter on every pass, so the
+        # epoch goes through the loader (a resumed run would otherwise reshuffle as epoch 0).
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        else:
+            sampler.set_epoch(epoch)
         train_ds.transform = make_transform(ft["augment"], seed=eseed)
         model.train()
         total, total_w = 0.0, 0.0
