@@ -32,6 +32,8 @@ class MissingStageOutputError(SkintagError):
 class TestSplitAccessError(SkintagError):
     """A stage other than ``evaluate`` asked for test rows."""
 
+    __test__ = False  # not a pytest test class despite its name
+
 
 class RunDir:
     """Paths and guarded data access for one pipeline run.
