@@ -58,3 +58,15 @@ def test_guess_columns_and_operating_point():
     assert default_operating_point({"operating_points": {"a": 0.2}}) == ("a", 0.2)
     assert default_operating_point({}) is None
     assert default_operating_point({"operating_points": {"a": "x"}}) is None
+
+
+def test_command_line_report(fixture_csv, tmp_path, capsys):
+    import json
+
+    from skintag.fairness.__main__ import main
+
+    out = tmp_path / "r.json"
+    assert main([str(fixture_csv), "--grouping", "three", "--threshold", "0.4", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["threshold"] == 0.4 and list(data["by_group"]) == ["I-II", "III-IV", "V-VI", "unknown"]
+    assert "| I-II | 252 |" in capsys.readouterr().out
