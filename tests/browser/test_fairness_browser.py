@@ -42,7 +42,8 @@ def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser
     assert page.locator('[data-testid="stDataFrame"]').count() >= 2
     assert page.get_by_text("Equalized-odds difference").first.is_visible()
 
-    slider = page.get_by_role("slider").filter(has=page.locator("xpath=.")).nth(1)  # tolerance, then threshold
+    box = page.locator('[data-testid="stSlider"]').filter(has_text="Threshold (malignant when score")
+    slider = box.get_by_role("slider")
     slider.focus()
     for _ in range(5):
         slider.press("ArrowRight")
