@@ -50,12 +50,10 @@ def default_auroc_n_boot(n_boot: int, n_rows: int) -> int:
     return int(min(n_boot, max(AUROC_MIN_BOOT, AUROC_BOOT_BUDGET // max(n_rows, 1))))
 
 
-def _rng_pair(random_state: int | np.random.Generator | None) -> tuple[np.random.Generator, np.random.Generator]:
-    if isinstance(random_state, np.random.Generator):
-        return random_state, random_state
-    seq = np.random.SeedSequence(random_state)
-    a, b = seq.spawn(2)
-    return np.random.default_rng(a), np.random.default_rng(b)
+def _streams(random_state: int | None) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for the gap bootstrap and the AUROC bootstrap, both derived from ``random_state``."""
+    gap, auroc = np.random.SeedSequence(random_state).spawn(2)
+    return np.random.default_rng(gap), np.random.default_rng(auroc)
 
 
 def _as_labels(y_true: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
@@ -319,8 +317,8 @@ class FairnessAudit:
     def auroc_bootstrap(self, n_boot: int, random_state: int | None) -> np.ndarray:
         """(n_boot, G + 1) AUROC replicates per group and overall (last column); computed once per (n_boot, seed)."""
         key = (int(n_boot), random_state)
-        if key not in self._auroc_boot or random_state is None:
-            rng = np.random.default_rng(np.random.SeedSequence(random_state).spawn(3)[2])
+        if key not in self._auroc_boot:  # with random_state None: drawn once per audit, then reused
+            rng = _streams(random_state)[1]
             cols = []
             for g in range(len(self.group_names)):
                 m = self.codes == g
@@ -417,7 +415,7 @@ class FairnessAudit:
 
         # gaps with bootstrap intervals
         ref_idx = names.index(reference) if reference in names else None
-        rng_gap, _ = _rng_pair(random_state)
+        rng_gap = _streams(random_state)[0]
         boot_cells = stats.bootstrap_cells(cells, n_boot, rng_gap) if n_boot > 0 else None
         gap_rows = {}
         warnings = list(self.warnings)
