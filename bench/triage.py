@@ -40,15 +40,17 @@ QUICK_CONFIG = {"image_size": 64, "patch_size": 8, "hidden_size": 64, "intermedi
                 "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def timed_side_by_side(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time per function, calling them round-robin (one warm-up round first) so that the load of a shared
+    machine falls on all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(repeats + 1):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def real_photos(data_dir: Path, n: int) -> list[tuple[Path, int, int]]:
@@ -120,9 +122,12 @@ def bench_bundle(label: str, bundle, photo_bytes: bytes, evals: list[int], repea
         with torch.no_grad():
             bundle.backbone(pixel_values=pv)
 
-    t_bare = timed(bare, repeats)
-    t_e2e = timed(lambda: triage(bundle, photo_bytes), repeats)
-    t_att = timed(lambda: triage(bundle, photo_bytes, settings=TriageSettings(attention=True)), repeats)
+    t = timed_side_by_side({
+        "bare": bare,
+        "e2e": lambda: triage(bundle, photo_bytes),
+        "att": lambda: triage(bundle, photo_bytes, settings=TriageSettings(attention=True)),
+    }, repeats)
+    t_bare, t_e2e, t_att = t["bare"], t["e2e"], t["att"]
     print(f"bare backbone forward (batch 1)          {t_bare * 1000:9.1f} ms")
     print(f"triage end-to-end from JPEG bytes        {t_e2e * 1000:9.1f} ms   ratio to bare forward {t_e2e / t_bare:5.2f}")
     print(f"triage + attention maps (same pass)      {t_att * 1000:9.1f} ms   added-cost ratio      {t_att / t_e2e:5.2f}")
@@ -133,13 +138,18 @@ def bench_bundle(label: str, bundle, photo_bytes: bytes, evals: list[int], repea
     batch = 50
     for n in evals:
         stack = np.repeat(x[None], n, axis=0)
-        t0 = time.perf_counter()
-        for i in range(0, n, batch):
-            f(stack[i : i + batch])
-        t_fwd = time.perf_counter() - t0
+
+        def forwards(stack: np.ndarray = stack) -> float:
+            t0 = time.perf_counter()
+            for i in range(0, len(stack), batch):
+                f(stack[i : i + batch])
+            return time.perf_counter() - t0
+
+        before = forwards()
         t0 = time.perf_counter()
         res = explain_shap(bundle, image, max_evals=n, batch_size=batch, cache_dir=cache_dir)
         t_shap = time.perf_counter() - t0
+        t_fwd = (before + forwards()) / 2  # the same work measured just before and just after SHAP
         t0 = time.perf_counter()
         again = explain_shap(bundle, image, max_evals=n, batch_size=batch, cache_dir=cache_dir)
         t_cached = time.perf_counter() - t0
