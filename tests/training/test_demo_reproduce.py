@@ -1,0 +1,63 @@
+"""The committed demo bundle (models/demo) reproduces its reported numbers from the bundle and the shared images.
+
+The full reproduction of every set is ``python -m training.reproduce --bundle models/demo``; here the whole DermaMNIST
+test split is predicted again and every reported number (values and bootstrap CIs, overall and per group) recomputed;
+for PAD-UFES-20 (large PNGs, slow to decode) a slice is predicted again and the metrics are recomputed from the
+shipped predictions table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from training.reproduce import _flatten, reproduce
+from training.stages.evaluate import evaluate_predictions
+
+DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
+
+
+@pytest.fixture(scope="module")
+def metrics() -> dict:
+    return json.loads((DEMO / "eval" / "metrics.json").read_text())
+
+
+def test_demo_bundle_is_small_and_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skintag.model import load_bundle
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bundle = load_bundle(DEMO)
+    assert bundle.name == "demo" and bundle.image_size == 28
+    assert bundle.manifest["backbone"]["source"] == "local"
+    size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
+    assert size <= 25 * 1024 * 1024
+
+
+def test_dermamnist_test_metrics_reproduce(metrics: dict, shared_data: Path, dermamnist_dir: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    r = reproduce(DEMO, shared_data, sets=["dermamnist_test"])["dermamnist_test"]
+    assert r["n"] == 2005 == metrics["sets"]["dermamnist_test"]["overall"]["n"]
+    assert r["labels_equal"]
+    assert r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
+    assert r["metrics_compared"] >= 20
+    assert r["max_metric_diff"] < 1e-6, r["worst_metric"]
+
+
+def test_pad_ufes_20_predictions_and_metrics_reproduce(metrics: dict, shared_data: Path, pad_dir: Path) -> None:
+    r = reproduce(DEMO, shared_data, sets=["pad_ufes_20"], limits={"pad_ufes_20": 16})["pad_ufes_20"]
+    assert r["labels_equal"] and r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
+    shipped = pd.read_csv(DEMO / "eval" / "predictions_pad_ufes_20.csv")
+    assert len(shipped) == 249 and shipped["fitzpatrick"].between(1, 6).all()
+    cfg = {"seed": metrics["bootstrap"]["seed"], "evaluate": {"n_boot": metrics["bootstrap"]["n_boot"],
+           "ci": metrics["bootstrap"]["ci"], "ece_bins": metrics["ece_bins"]}}
+    res = evaluate_predictions(shipped, cfg, operating_points=metrics["operating_points"],
+                               default_op=metrics["default_operating_point"], trained_classes=metrics["trained_classes"])
+    reported = _flatten(metrics["sets"]["pad_ufes_20"])
+    recomputed = _flatten(json.loads(json.dumps(res)))
+    assert set(reported) == set(recomputed)
+    assert reported == pytest.approx(recomputed, abs=1e-9, nan_ok=True)
