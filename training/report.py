@@ -79,7 +79,10 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
     out.append(f"Measured on this machine ({platform.machine()}, 2 CPU cores shared with other jobs, "
                f"torch threads = {cfg['threads']}): **{_minutes(total)}** in all; the fine-tuning epochs took "
                f"{_minutes(train_s)}.")
-    out += ["", _md_table(["stage", "wall time"], rows), ""]
+    out += ["", _md_table(["stage", "wall time"], rows), "",
+            "Stage times are those of the last run of each stage (`timings.json`); a rerun of `all` skips finished "
+            "fine-tuning (its outputs match the config), so the fine-tuning row is the sum of the training run's epoch "
+            "times (each epoch's training pass and validation), without its checkpoint writes and re-embedding.", ""]
 
     bb = manifest["backbone"]
     out += ["## Model", "",
