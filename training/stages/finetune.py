@@ -319,11 +319,10 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         train_ds.transform = None
 
         model.eval()
-        probs_list, labels_list = [], []
+        probs_list = []
         with torch.no_grad():
-            for x, y, _w in val_loader:
-                p = torch.softmax(model(x), dim=-1)
-                p, y = accelerator.gather_for_metrics((p, y))
+            for x, _y, _w in val_loader:
+                p = accelerator.gather_for_metrics(torch.softmax(model(x), dim=-1))
                 probs_list.append(p.cpu().numpy())
         val_probs_present = np.concatenate(probs_list)
         val_probs = np.zeros((len(va_y), 10))
@@ -347,7 +346,6 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
             "seconds": round(time.time() - t0, 1),
             "best": bool(improved),
         }
-        del labels_list
         history.append(record)
         accelerator.print(
             f"[finetune] epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} val acc {metrics['accuracy']:.4f} "
@@ -373,8 +371,6 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
                     "optimizer": opt_meta,
                 },
             )
-    else:
-        stopped_early = False
     summary = {
         "fingerprint": fingerprint,
         "best_epoch": best_epoch + 1,
