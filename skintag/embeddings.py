@@ -302,7 +302,12 @@ def extract_embeddings(
 
         backbone_key = backbone_hash(backbone)
     bkey = backbone_key or "uncached"
+    multi = accelerator is not None and accelerator.num_processes > 1
+    if multi:  # every process must see the same cache state, or they would split different work lists
+        accelerator.wait_for_everyone()
     found = cache.get(bkey, preprocessing.key(), keys) if cache is not None else {}
+    if multi:
+        accelerator.wait_for_everyone()
     todo: dict[str, ImageSource] = {}
     for key, src in zip(keys, images, strict=True):
         if key not in found and key not in todo:
@@ -348,6 +353,9 @@ def extract_embeddings(
     if not keys:
         size = int(getattr(backbone.config, "hidden_size", 0))
         return np.zeros((0, size), dtype=np.float32)
+    lost = [src for k, src in zip(keys, images, strict=True) if k not in found]
+    if lost:  # cannot happen unless processes disagreed about the work list
+        raise DataFileError(f"{len(lost)} images were not embedded (first: {lost[0]!s:.200}); run again to resume")
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
 
