@@ -243,3 +243,16 @@ def test_backbone_by_hub_id_from_offline_cache(bundle, real_images, tmp_path, mo
     assert "'skintag-test/not-cached' at revision 'main'" in msg and "offline" in msg
     assert "To fix: download it once while online (`hf download skintag-test/not-cached --revision main`)" in msg
     assert "unset HF_HUB_OFFLINE" in msg
+
+
+def test_tiny_bundle_without_shared_data_uses_random_images(tmp_path):
+    from skintag.model.testing import build_tiny_bundle
+
+    b = load_bundle(build_tiny_bundle(tmp_path / "rnd", data_dir=tmp_path / "no-data", image_size=16))
+    assert b.manifest["training_data"]["real_images"] is False
+    assert b.manifest["training_data"]["datasets"] == ["random"]
+    assert b.image_size == 16
+    from PIL import Image
+
+    pred = b.predict([Image.new("RGB", (20, 30), (200, 120, 90))])
+    assert pred.condition_probs.shape == (1, 10) and 0 <= pred.p_malignant[0] <= 1
