@@ -197,13 +197,15 @@ def _known_limits(manifest: Mapping[str, Any], group_sets: Mapping[str, list[dic
             limits.append(f"No images of Fitzpatrick {dark_name} skin{where}: performance on dark skin is untested.")
         elif n_dark < SMALL_GROUP_N:
             limits.append(
-                f"Only {n_dark} images of Fitzpatrick {dark_name} skin{where} (< {SMALL_GROUP_N}); its results are too "
+                f"Only {n_dark} image{'s' if n_dark != 1 else ''} of Fitzpatrick {dark_name} skin{where} "
+                f"(< {SMALL_GROUP_N}); its results are too "
                 "uncertain to rely on."
             )
         for g, r in by_group.items():
             n = r.get("n")
             if g not in dark_labels and g != "unknown" and isinstance(n, (int, float)) and 0 < n < SMALL_GROUP_N:
-                limits.append(f"Fitzpatrick {g}{where} has only {int(n)} images (< {SMALL_GROUP_N}).")
+                plural = "s" if int(n) != 1 else ""
+                limits.append(f"Fitzpatrick {g}{where} has only {int(n)} image{plural} (< {SMALL_GROUP_N}).")
     td = manifest.get("training_data") or {}
     if isinstance(td, Mapping) and td.get("fitzpatrick_labelled") is False:
         limits.append(

@@ -163,3 +163,8 @@ def test_card_training_procedure_and_default_operating_point():
         "Operating point `sens95`: threshold 0.123 on calibrated P(malignant), chosen on validation — the default."
         in body
     )
+
+
+def test_card_singular_group_size():
+    body = _split(render_model_card(MANIFEST, METRICS, [{"fitzpatrick_group": "V-VI", "n": 1}]))[1]
+    assert "Only 1 image of Fitzpatrick V-VI skin (< 30)" in body
