@@ -14,7 +14,7 @@ saved and reloaded as a real bundle so every call goes through ``skintag.model.M
 The random B/16 weights make its predictions meaningless; only its timings are used. Machines here are shared: compare
 ratios from one run, not absolute times. ``--quick`` uses a tiny backbone and few evaluations (a smoke test).
 
-Usage: ``python bench/triage.py [--threads 2] [--evals 100 300] [--repeats 5] [--skip-demo] [--quick]``
+Usage: ``python bench/triage.py [--threads 2] [--evals 100 300] [--repeats 5] [--skip-demo | --skip-b16] [--quick]``
 """
 
 from __future__ import annotations
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--demo", type=Path, default=REPO / "models" / "demo")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--skip-b16", action="store_true", help="only the demo bundle")
     parser.add_argument("--quick", action="store_true", help="tiny backbone and few evaluations (smoke test)")
     args = parser.parse_args(argv)
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_bundle("demo bundle", load_bundle(args.demo), photo_bytes, evals, args.repeats, cache)
         elif not args.skip_demo:
             print(f"\n(no demo bundle at {args.demo}; skipped)")
+        if args.skip_b16:
+            return
         config = QUICK_CONFIG if args.quick else B16_CONFIG
         t0 = time.perf_counter()
         path = build_sized_bundle(config, Path(tmp) / "b16", data_dir, 24 if args.quick else 48)
