@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from skintag.triage import CATEGORY_DISPLAY, TIER_COLOURS, TriageResult
+from skintag.triage import CATEGORY_DISPLAY, TIER_COLOURS, TriageResult, format_probability
 
 CATEGORY_COLOURS = {"malignant": "#c62828", "inflammatory": "#ef6c00", "benign": "#2e7d32"}
 
@@ -113,7 +113,7 @@ def render_report_html(
         interval = ""
         if result.p_interval is not None:
             interval = f" (held-out 95 % interval {_pct(result.p_interval[0])}–{_pct(result.p_interval[1])})"
-        parts.append(f"<p>Calibrated probability of malignancy: <b>{_pct(result.p_malignant)}</b>{_e(interval)}. "
+        parts.append(f"<p>Calibrated probability of malignancy: <b>{_e(format_probability(result.p_malignant))}</b>{_e(interval)}. "
                      f"Confidence: <b>{_e(result.confidence)}</b>. {_e(result.uncertainty)}</p>")
         rows = []
         for cat in ("malignant", "inflammatory", "benign"):

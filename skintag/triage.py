@@ -210,6 +210,18 @@ class TriageResult:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def format_probability(p: float | None) -> str:
+    """A probability as a whole percentage for display, never "0%" or "100%": a calibrated score of exactly 0 or 1 is a
+    bin of the calibrator, not certainty, so the extremes read "<1%" and ">99%"."""
+    if p is None:
+        return "—"
+    if p < 0.01:
+        return "<1%"
+    if p > 0.99:
+        return ">99%"
+    return f"{p:.0%}"
+
+
 def validate_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
     """Check ``{"moderate": m, "high": h}`` with 0 < m < h <= 1 and return it as plain floats."""
     try:

@@ -223,6 +223,13 @@ def test_invalid_probability_inputs_are_config_errors():
         run(0.2, np.array([1.5, -0.5] + [0.0] * 8))
 
 
+def test_format_probability_never_shows_certainty():
+    from skintag.triage import format_probability
+
+    got = [format_probability(p) for p in (0.0, 0.009, 0.01, 0.36, 0.99, 0.991, 1.0, None)]
+    assert got == ["<1%", "<1%", "1%", "36%", "99%", ">99%", ">99%", "—"]
+
+
 def test_to_dict_is_json_safe_and_complete():
     r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1), p_malignant_raw=0.31,
             model={"name": "unit", "version": "1", "fingerprint": "abc"})

@@ -13,7 +13,7 @@ from skintag.errors import ModelBundleError
 from skintag.plots import triage as plots
 from skintag.report import case_json, render_report_html
 from skintag.settings import Settings
-from skintag.triage import CATEGORY_DISPLAY, TriageResult
+from skintag.triage import CATEGORY_DISPLAY, TriageResult, format_probability
 
 EXAMPLE_DATASETS = (("ham10000", "HAM10000 (dermoscopic)"), ("pad_ufes_20", "PAD-UFES-20 (smartphone)"))
 EXAMPLES_PER_DATASET = 3
@@ -84,11 +84,8 @@ def render_result_card(result: TriageResult) -> None:
         f"font-weight:700' data-testid='triage-tier'>{result.tier}{promoted}</div>",
         unsafe_allow_html=True,
     )
-    interval = ""
-    if result.p_interval is not None:
-        interval = f" (held-out 95 % interval {result.p_interval[0]:.0%}–{result.p_interval[1]:.0%})"
-    st.metric("Calibrated probability of malignancy", f"{result.p_malignant:.0%}", help=result.uncertainty)
-    st.caption(f"Confidence: **{result.confidence}**{interval}. {result.uncertainty}")
+    st.metric("Calibrated probability of malignancy", format_probability(result.p_malignant), help=result.uncertainty)
+    st.caption(f"Confidence: **{result.confidence}**. {result.uncertainty}")
     st.markdown("**Category breakdown** — dominant: " + CATEGORY_DISPLAY[result.dominant_category or "benign"])
     st.plotly_chart(plots.category_figure(result), width="stretch", key="category_chart")
     st.markdown("**Most likely conditions**")

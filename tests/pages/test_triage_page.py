@@ -60,7 +60,7 @@ def test_without_a_bundle_the_page_says_so(tmp_path, monkeypatch):
 
 def test_upload_shows_result_card_and_attention(app, bundle_dir, ham_dir):
     from skintag.model import load_bundle
-    from skintag.triage import triage
+    from skintag.triage import format_probability, triage
 
     data = (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes()
     expected = triage(load_bundle(bundle_dir), data)
@@ -69,7 +69,7 @@ def test_upload_shows_result_card_and_attention(app, bundle_dir, ham_dir):
     at = _upload(at, "lesion.jpg", data)
     assert not at.exception and not at.error
     assert [(m.label, m.value) for m in at.metric] == [
-        ("Calibrated probability of malignancy", f"{expected.p_malignant:.0%}")]
+        ("Calibrated probability of malignancy", format_probability(expected.p_malignant))]
     tier_html = next(m.value for m in at.markdown if "triage-tier" in m.value)
     assert expected.tier in tier_html and expected.tier_colour in tier_html
     assert any(expected.advice.headline in m.value for m in at.markdown)
@@ -94,7 +94,7 @@ def test_every_upload_case_gives_its_exact_outcome(app):
             assert not at.metric, name
         else:
             assert not at.error, (name, [e.value for e in at.error])
-            assert len(at.metric) == 1 and at.metric[0].value.endswith("%"), name
+            assert len(at.metric) == 1 and at.metric[0].value.endswith("%"), name  # e.g. "36%", "<1%"
 
 
 def test_shap_on_request_with_progress_and_cache(app, ham_dir):
