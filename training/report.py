@@ -55,6 +55,61 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def medmnist_table(metrics: dict[str, Any], test_name: str, model_name: str) -> str:
+    """The MedMNIST v2 reference rows beside this bundle's test ACC and AUC with 95 % CIs (from ``metrics.json``)."""
+    test = metrics["sets"][test_name]["overall"]
+    rows = [[name, f"{a:.3f}", f"{u:.3f}"] for name, (a, u) in MEDMNIST_V2_DERMAMNIST.items()]
+    rows.append([f"**SkinTag {model_name}** (95 % CI)", f"**{_ci(test['accuracy'])}**", f"**{_ci(test['macro_auc_ovr'])}**"])
+    return _md_table(["model", "ACC", "AUC"], rows)
+
+
+README_BEGIN, README_END = "<!-- demo-model:begin -->", "<!-- demo-model:end -->"
+
+
+def _total_seconds(cfg: dict[str, Any]) -> tuple[float, float]:
+    """(whole rebuild, fine-tuning epochs) in seconds, from the run directory's timings and fine-tuning history."""
+    run = Path(cfg["run_dir"])
+    timings = json.loads((run / "timings.json").read_text()) if (run / "timings.json").is_file() else {}
+    hist_path = run / "finetune" / "history.json"
+    history = json.loads(hist_path.read_text()) if hist_path.is_file() else None
+    train_s = sum(h["seconds"] for h in history["history"]) if history else 0.0
+    total = sum(max(float(timings.get(s) or 0.0), train_s if s == "finetune" else 0.0)
+                for s in ("prepare", "embed", "finetune", "heads", "calibrate", "evaluate", "export"))
+    return total, train_s
+
+
+def readme_block(cfg: dict[str, Any], config_path: str) -> str:
+    """The README's demo-model section: rebuild command, its measured time, and the test metrics table."""
+    bundle = Path(cfg["export"]["out_dir"])
+    metrics = json.loads((bundle / "eval" / "metrics.json").read_text())
+    test_name = "+".join(cfg["data"]["datasets"]) + "_test"
+    total, train_s = _total_seconds(cfg)
+    size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    return "\n".join([
+        README_BEGIN,
+        "```bash",
+        f".venv/bin/python -m training all --config {config_path}",
+        "```",
+        "",
+        f"Measured run time on this 2-core CPU machine (shared with other jobs, torch threads = {cfg['threads']}): "
+        f"**{_minutes(total)}** ({_minutes(train_s)} of it fine-tuning). Bundle size {size / 1e6:.2f} MB.",
+        "",
+        f"DermaMNIST official test split ({test_name}, touched once by `evaluate`), beside MedMNIST v2:",
+        "",
+        medmnist_table(metrics, test_name, cfg["name"]),
+        README_END,
+    ])
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between the demo-model markers of ``readme`` with ``block``."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < 0:
+        raise SystemExit(f"{readme} has no {README_BEGIN} … {README_END} markers")
+    readme.write_text(text[:start] + block + text[end + len(README_END):], encoding="utf-8")
+
+
 def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
     run = Path(cfg["run_dir"])
     bundle = Path(cfg["export"]["out_dir"])
@@ -112,10 +167,8 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
     test = metrics["sets"][test_name]["overall"]
     op = metrics["default_operating_point"]
     out += [f"## Test: {test_name} (official split, n = {test['n']}, {test['n_malignant']} malignant; read once)", ""]
-    ref_rows = [[name, f"{a:.3f}", f"{u:.3f}"] for name, (a, u) in MEDMNIST_V2_DERMAMNIST.items()]
-    ref_rows.append([f"**SkinTag {cfg['name']}** (95 % CI)", f"**{_ci(test['accuracy'])}**", f"**{_ci(test['macro_auc_ovr'])}**"])
     out += ["Multi-class (7 DermaMNIST classes; accuracy and macro one-vs-rest AUC as in MedMNIST v2):", "",
-            _md_table(["model", "ACC", "AUC"], ref_rows), ""]
+            medmnist_table(metrics, test_name, cfg["name"]), ""]
     out += ["Binary malignant (melanoma, BCC, actinic keratosis vs the rest) and calibration:", "",
             _md_table(["metric", "value (95 % bootstrap CI)"], [
                 ["malignant AUC (calibrated score)", _ci(test["malignant_auc"])],
@@ -158,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.report")
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", default=None, help="write here instead of stdout")
+    parser.add_argument("--readme", default=None, help="update the demo-model block of this README instead")
     args = parser.parse_args(argv)
+    if args.readme:
+        update_readme(Path(args.readme), readme_block(load_config(args.config), args.config))
+        return 0
     text = build_report(load_config(args.config), args.config)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
