@@ -244,6 +244,45 @@ def _map_labels(
     return [matches[v].condition_id for v in series]
 
 
+def _read_rows(
+    path: Path, dataset: str, required: Iterable[str], key: str, audit: LabelAudit
+) -> tuple[pd.DataFrame, list[int]]:
+    """Read ``path`` (:func:`read_csv_rows`), drop the rows whose ``key`` is blank, and return them with their lines."""
+    raw = read_csv_rows(path, dataset=dataset, required=required, audit=audit)
+    raw = drop_blank_required(raw, [key], dataset=dataset, file=str(path), audit=audit)
+    return raw, raw["_line"].tolist()
+
+
+def _read_metadata(
+    root: str | Path, dataset: str, filename: str, columns: Sequence[str], key: str
+) -> tuple[Path, pd.DataFrame, list[int], LabelAudit]:
+    """The metadata file ``root/<dataset>/<filename>`` (required), read as in :func:`_read_rows` with a new audit:
+    ``(path, rows, lines, audit)``."""
+    path = require_file(Path(root) / dataset / filename, dataset, f"{filename} with columns " + ",".join(columns))
+    audit = LabelAudit()
+    raw, lines = _read_rows(path, dataset, columns, key, audit)
+    return path, raw, lines, audit
+
+
+def _map_column(
+    raw: pd.DataFrame,
+    column: str,
+    mapper: Callable[[str], tx.LabelMatch],
+    *,
+    dataset: str,
+    path: Path,
+    lines: Sequence[int],
+    audit: LabelAudit,
+    expected: str,
+) -> tuple[list[str], list[int]]:
+    """The stripped values of ``column`` and their condition ids (:func:`_map_labels`)."""
+    values = raw[column].str.strip().tolist()
+    cond = _map_labels(
+        values, mapper, dataset=dataset, file=str(path), column=column, lines=lines, audit=audit, expected=expected
+    )
+    return values, cond
+
+
 def _parse_age(
     values: Sequence[str], *, dataset: str, file: str, column: str, lines: Sequence[int], audit: LabelAudit
 ) -> np.ndarray:
@@ -329,16 +368,13 @@ def _ham_frame(
     path: Path, split: str | None, lookup: dict[str, Path], folders: list[Path], audit: LabelAudit
 ) -> pd.DataFrame:
     ds = "ham10000"
-    raw = read_csv_rows(path, dataset=ds, required=HAM_COLUMNS, audit=audit)
-    raw = drop_blank_required(raw, ["image_id"], dataset=ds, file=str(path), audit=audit)
-    lines = raw["_line"].tolist()
-    dx = raw["dx"].str.strip().tolist()
-    cond = _map_labels(
-        dx,
+    raw, lines = _read_rows(path, ds, HAM_COLUMNS, "image_id", audit)
+    dx, cond = _map_column(
+        raw,
+        "dx",
         tx.map_ham_dx,
         dataset=ds,
-        file=str(path),
-        column="dx",
+        path=path,
         lines=lines,
         audit=audit,
         expected=f"one of {sorted(tx.HAM_DX)}",
@@ -412,19 +448,14 @@ PAD_COLUMNS = ("patient_id", "lesion_id", "age", "gender", "fitspatrick", "regio
 def load_pad_ufes_20(root: str | Path, *, strict: bool = False, require_images: bool = False) -> pd.DataFrame:
     """PAD-UFES-20 smartphone photos (``metadata.csv``; skin type from the misspelt ``fitspatrick`` column)."""
     ds = "pad_ufes_20"
-    folder = Path(root) / ds
-    path = require_file(folder / "metadata.csv", ds, "metadata.csv with columns " + ",".join(PAD_COLUMNS))
-    audit = LabelAudit()
-    raw = read_csv_rows(path, dataset=ds, required=PAD_COLUMNS, audit=audit)
-    raw = drop_blank_required(raw, ["img_id"], dataset=ds, file=str(path), audit=audit)
-    lines = raw["_line"].tolist()
-    diag = raw["diagnostic"].str.strip().tolist()
-    cond = _map_labels(
-        diag,
+    path, raw, lines, audit = _read_metadata(root, ds, "metadata.csv", PAD_COLUMNS, "img_id")
+    folder = path.parent
+    diag, cond = _map_column(
+        raw,
+        "diagnostic",
         tx.map_pad_diagnostic,
         dataset=ds,
-        file=str(path),
-        column="diagnostic",
+        path=path,
         lines=lines,
         audit=audit,
         expected=f"one of {sorted(tx.PAD_DIAGNOSTIC)}",
@@ -506,17 +537,14 @@ def _dermamnist_frame(
 def _load_dermamnist_folder(folder: Path, audit: LabelAudit) -> pd.DataFrame:
     ds = "dermamnist"
     path = folder / "labels.csv"
-    raw = read_csv_rows(path, dataset=ds, required=("image_id", "dx"), audit=audit)
-    raw = drop_blank_required(raw, ["image_id"], dataset=ds, file=str(path), audit=audit)
-    lines = raw["_line"].tolist()
+    raw, lines = _read_rows(path, ds, ("image_id", "dx"), "image_id", audit)
     ids = raw["image_id"].str.strip().tolist()
-    dx = raw["dx"].str.strip().tolist()
-    cond = _map_labels(
-        dx,
+    dx, cond = _map_column(
+        raw,
+        "dx",
         tx.map_ham_dx,
         dataset=ds,
-        file=str(path),
-        column="dx",
+        path=path,
         lines=lines,
         audit=audit,
         expected=f"one of {list(tx.DERMAMNIST_CLASSES)}",
@@ -662,14 +690,8 @@ def load_fitzpatrick17k(root: str | Path, *, strict: bool = False, require_image
     partition), malignant from ``three_partition_label``, skin type from ``fitzpatrick_scale`` (-1 unknown), and the
     second annotator in ``fitzpatrick_centaur``."""
     ds = "fitzpatrick17k"
-    folder = Path(root) / ds
-    path = require_file(
-        folder / "fitzpatrick17k.csv", ds, "fitzpatrick17k.csv with columns " + ",".join(FITZ17K_COLUMNS)
-    )
-    audit = LabelAudit()
-    raw = read_csv_rows(path, dataset=ds, required=FITZ17K_COLUMNS, audit=audit)
-    raw = drop_blank_required(raw, ["md5hash"], dataset=ds, file=str(path), audit=audit)
-    lines = raw["_line"].tolist()
+    path, raw, lines, audit = _read_metadata(root, ds, "fitzpatrick17k.csv", FITZ17K_COLUMNS, "md5hash")
+    folder = path.parent
     labels = raw["label"].str.strip().tolist()
     partitions = raw["three_partition_label"].str.strip().str.lower().tolist()
     pairs = list(zip(labels, partitions, strict=True))
@@ -768,19 +790,14 @@ def load_ddi(root: str | Path, *, strict: bool = False, require_images: bool = F
     """DDI clinical images: binary label from ``malignant`` (TRUE/FALSE), condition from the hyphenated ``disease`` by
     keywords, skin type as DDI's coarse group only (12 / 34 / 56)."""
     ds = "ddi"
-    folder = Path(root) / ds
-    path = require_file(folder / "ddi_metadata.csv", ds, "ddi_metadata.csv with columns " + ",".join(DDI_COLUMNS))
-    audit = LabelAudit()
-    raw = read_csv_rows(path, dataset=ds, required=DDI_COLUMNS, audit=audit)
-    raw = drop_blank_required(raw, ["DDI_file"], dataset=ds, file=str(path), audit=audit)
-    lines = raw["_line"].tolist()
-    disease = raw["disease"].str.strip().tolist()
-    cond = _map_labels(
-        disease,
+    path, raw, lines, audit = _read_metadata(root, ds, "ddi_metadata.csv", DDI_COLUMNS, "DDI_file")
+    folder = path.parent
+    disease, cond = _map_column(
+        raw,
+        "disease",
         tx.map_ddi_disease,
         dataset=ds,
-        file=str(path),
-        column="disease",
+        path=path,
         lines=lines,
         audit=audit,
         expected="a disease name matched by the keyword map",
@@ -856,8 +873,7 @@ def _load_bcn_isic2019(folder: Path, audit: LabelAudit) -> pd.DataFrame:
     )
     label_cols = [c for c in tx.ISIC2019_COLUMNS if c != "UNK"]
     gt = read_csv_rows(gt_path, dataset=ds, required=("image", *label_cols), audit=audit)
-    meta = read_csv_rows(meta_path, dataset=ds, required=ISIC2019_META_COLUMNS, audit=audit)
-    meta = drop_blank_required(meta, ["image"], dataset=ds, file=str(meta_path), audit=audit)
+    meta, _ = _read_rows(meta_path, ds, ISIC2019_META_COLUMNS, "image", audit)
     meta = meta[meta["lesion_id"].str.strip().str.startswith("BCN_")].reset_index(drop=True)
     onehot_cols = [c for c in tx.ISIC2019_COLUMNS if c in gt.columns]
     gt_index = {name.strip(): i for i, name in enumerate(gt["image"])}
@@ -962,9 +978,7 @@ def find_archive_export(folders: Iterable[Path]) -> Path | None:
 
 def _load_bcn_archive(path: Path, audit: LabelAudit) -> pd.DataFrame:
     ds = "bcn20000"
-    raw = read_csv_rows(path, dataset=ds, required=ARCHIVE_COLUMNS, audit=audit)
-    raw = drop_blank_required(raw, ["isic_id"], dataset=ds, file=str(path), audit=audit)
-    lines = raw["_line"].tolist()
+    raw, lines = _read_rows(path, ds, ARCHIVE_COLUMNS, "isic_id", audit)
     n = len(raw)
 
     def col(name: str) -> list[str]:
