@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from skintag.errors import ConfigError, ModelBundleError
+from skintag.model.manifest import read_json_object
 
 N_CONDITIONS = 10
 HEAD_FORMAT_VERSION = 1
@@ -75,18 +76,35 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelBundleError(f"{what} file {path} is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelBundleError(f"{what} file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelBundleError(f"{what} file {path} must hold a JSON object")
-    return data
+    return read_json_object(path, f"{what} file {path}", missing=f"{what} file {path} is missing")
 
 
-class XGBHead:
+class _Head:
+    """What the two heads share: the kind, the parameter overrides, and the checks before inference."""
+
+    #: the attribute that ``fit`` / ``load`` set
+    _fitted_attr = ""
+
+    def __init__(self, kind: Kind, params: dict[str, Any] | None = None) -> None:
+        _check_kind(kind)
+        self.kind = kind
+        self.params = dict(params or {})
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attr):
+            name = type(self).__name__
+            raise ConfigError(f"This {self.kind} {name} is not fitted; call fit() or {name}.load() first")
+
+    def _check_input(self, X: Any) -> np.ndarray:
+        """``X`` as a 2-D float32 array of the fitted embedding size (the head must be fitted)."""
+        self._check_fitted()
+        X = _as_2d(X)
+        if X.shape[1] != self.n_features_:
+            raise ConfigError(f"Expected {self.n_features_} embedding features, got {X.shape[1]}")
+        return X
+
+
+class XGBHead(_Head):
     """An XGBoost head (binary logistic or multi-class softprob) with early stopping on a validation set only.
 
     Parameters
@@ -101,10 +119,7 @@ class XGBHead:
     n_features_ : embedding size.
     """
 
-    def __init__(self, kind: Kind, params: dict[str, Any] | None = None) -> None:
-        _check_kind(kind)
-        self.kind = kind
-        self.params = dict(params or {})
+    _fitted_attr = "booster_"
 
     # -- training -------------------------------------------------------------------------------------------------
     def fit(
@@ -181,16 +196,9 @@ class XGBHead:
         return self
 
     # -- inference ------------------------------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
-            raise ConfigError(f"This {self.kind} XGBHead is not fitted; call fit() or XGBHead.load() first")
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """P(malignant) (N,) for a binary head; (N, 10) condition probabilities for a condition head."""
-        self._check_fitted()
-        X = _as_2d(X)
-        if X.shape[1] != self.n_features_:
-            raise ConfigError(f"Expected {self.n_features_} embedding features, got {X.shape[1]}")
+        X = self._check_input(X)
         if len(X) == 0:
             return np.zeros((0,) if self.kind == "binary" else (0, N_CONDITIONS), dtype=np.float64)
         raw = np.asarray(
@@ -254,7 +262,7 @@ class XGBHead:
         return head
 
 
-class LogisticHead:
+class LogisticHead(_Head):
     """Logistic regression on standardised embeddings (the baseline of the results table), saved as plain JSON.
 
     With a validation set, the inverse regularisation strength ``C`` is chosen from ``params["Cs"]`` (default
@@ -266,10 +274,7 @@ class LogisticHead:
     params : ``C`` (used without validation, default 1.0), ``Cs``, ``max_iter`` (default 2000).
     """
 
-    def __init__(self, kind: Kind, params: dict[str, Any] | None = None) -> None:
-        _check_kind(kind)
-        self.kind = kind
-        self.params = dict(params or {})
+    _fitted_attr = "coef_"
 
     def _fit_one(self, Xs: np.ndarray, y: np.ndarray, w: np.ndarray | None, C: float) -> Any:
         from sklearn.linear_model import LogisticRegression
@@ -327,16 +332,9 @@ class LogisticHead:
         self.n_features_ = int(X.shape[1])
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise ConfigError(f"This {self.kind} LogisticHead is not fitted; call fit() or LogisticHead.load() first")
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Same output shapes as :meth:`XGBHead.predict_proba` (equal to sklearn's ``predict_proba``)."""
-        self._check_fitted()
-        X = _as_2d(X).astype(np.float64)
-        if X.shape[1] != self.n_features_:
-            raise ConfigError(f"Expected {self.n_features_} embedding features, got {X.shape[1]}")
+        X = self._check_input(X).astype(np.float64)
         z = ((X - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_
         if self.coef_.shape[0] == 1:  # two classes: sigmoid of one decision function
             p1 = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # numerically stable logistic
