@@ -16,19 +16,13 @@ from typing import Any
 import yaml
 
 from skintag.errors import ConfigError
+from skintag.model.heads import XGB_DEFAULTS
 from skintag.settings import REPO_ROOT, default_data_dir
 
 STAGES: tuple[str, ...] = ("prepare", "embed", "finetune", "heads", "calibrate", "evaluate", "export")
 
-_XGB_DEFAULTS: dict[str, Any] = {
-    "n_estimators": 500,
-    "max_depth": 6,
-    "learning_rate": 0.05,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "min_child_weight": 3,
-    "tree_method": "hist",
-}
+#: the heads' XGBoost defaults less ``random_state``, which a config does not set (the head's own default applies)
+_XGB_DEFAULTS: dict[str, Any] = {k: v for k, v in XGB_DEFAULTS.items() if k != "random_state"}
 
 DEFAULTS: dict[str, Any] = {
     "name": None,
