@@ -95,6 +95,15 @@ class _Head:
             name = type(self).__name__
             raise ConfigError(f"This {self.kind} {name} is not fitted; call fit() or {name}.load() first")
 
+    def _training_classes(self, y: np.ndarray) -> np.ndarray:
+        """The classes in the training labels; a head needs two at least."""
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ConfigError(
+                f"The {self.kind} head needs at least two classes in training, found only {classes.tolist()}"
+            )
+        return classes
+
     def _check_input(self, X: Any) -> np.ndarray:
         """``X`` as a 2-D float32 array of the fitted embedding size (the head must be fitted)."""
         self._check_fitted()
@@ -144,11 +153,7 @@ class XGBHead(_Head):
         y = _prepare_labels(self.kind, y)
         if len(X) != len(y):
             raise ConfigError(f"X has {len(X)} rows but y has {len(y)}")
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ConfigError(
-                f"The {self.kind} head needs at least two classes in training, found only {classes.tolist()}"
-            )
+        classes = self._training_classes(y)
         if self.kind == "binary":
             classes = np.array([0, 1])
         lookup = np.full(N_CONDITIONS if self.kind == "condition" else 2, -1, dtype=np.int64)
@@ -299,11 +304,7 @@ class LogisticHead(_Head):
 
         X = _as_2d(X).astype(np.float64)
         y = _prepare_labels(self.kind, y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ConfigError(
-                f"The {self.kind} head needs at least two classes in training, found only {classes.tolist()}"
-            )
+        classes = self._training_classes(y)
         w = None if sample_weight is None else np.asarray(sample_weight, float)
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
