@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from skintag.errors import ConfigError
 
@@ -67,3 +68,21 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def read_yaml(path: Path, label: str, missing: str) -> Any:
+    """The YAML document in ``path`` (``None`` if it is empty).
+
+    Raises
+    ------
+    ConfigError
+        ``missing`` if there is no such file; ``<label> is not valid YAML: ...`` if it does not parse.
+    """
+    if not path.is_file():
+        raise ConfigError(missing)
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label} is not valid YAML: {exc}") from exc

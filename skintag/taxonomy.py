@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from skintag.errors import ConfigError
+from skintag.settings import read_yaml
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Conditions and categories (SPEC §1)
@@ -134,14 +135,11 @@ def condition_category_map(config: str | Path | Mapping[Any, Any] | None = None)
     if isinstance(config, (str, Path)):
         path = Path(config)
         where = str(path)
-        if not path.is_file():
-            raise ConfigError(f"Category config {path} not found; expected a YAML file like {DEFAULT_CONFIG_PATH.name}")
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"Category config {path} is not valid YAML: {exc}") from exc
+        data = read_yaml(
+            path,
+            f"Category config {path}",
+            missing=f"Category config {path} not found; expected a YAML file like {DEFAULT_CONFIG_PATH.name}",
+        )
     else:
         data = config
     if not isinstance(data, Mapping):

@@ -13,11 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from skintag.errors import ConfigError
 from skintag.model.heads import XGB_DEFAULTS
-from skintag.settings import REPO_ROOT, default_data_dir
+from skintag.settings import REPO_ROOT, default_data_dir, read_yaml
 
 STAGES: tuple[str, ...] = ("prepare", "embed", "finetune", "heads", "calibrate", "evaluate", "export")
 
@@ -156,12 +154,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     Paths (``run_dir``, ``data.root``, ``export.out_dir``) are resolved to absolute paths.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from exc
+    raw = read_yaml(path, f"Config file {path}", missing=f"Config file {path} does not exist") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"Config file {path} must hold a mapping at the top level")
     cfg = _merge(DEFAULTS, raw, "")
