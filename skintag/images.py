@@ -272,21 +272,18 @@ def decode_image(
         raise BadImageError(_bomb_msg(label, str(exc)), reason="bomb") from exc
     except UnidentifiedImageError as exc:
         if sniffed is not None:
-            raise BadImageError(
+            raise _truncated(
                 f"The file {label} starts like a {sniffed} image but its data cannot be read: it is truncated or "
-                f"corrupt. Send the original photo again.",
-                reason="truncated",
+                f"corrupt."
             ) from exc
         head = raw[:12]
         raise BadImageError(
             f"The file {label} is not an image SkinTag can read (it starts with {head!r}). {_HINT_FORMATS}",
             reason="not_image",
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        raise BadImageError(
-            f"The file {label} looks like an image but is truncated or corrupt: its header cannot be read ({exc}). "
-            "Send the original photo again.",
-            reason="truncated",
+    except _DECODE_ERRORS as exc:
+        raise _truncated(
+            f"The file {label} looks like an image but is truncated or corrupt: its header cannot be read ({exc})."
         ) from exc
 
     with im:
@@ -318,11 +315,9 @@ def decode_image(
             im.load()
         except Image.DecompressionBombError as exc:
             raise BadImageError(_bomb_msg(label, str(exc)), reason="bomb") from exc
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-            raise BadImageError(
-                f"The {fmt} file {label} is truncated or corrupt ({exc}); only part of the picture could be read. "
-                "Send the original photo again.",
-                reason="truncated",
+        except _DECODE_ERRORS as exc:
+            raise _truncated(
+                f"The {fmt} file {label} is truncated or corrupt ({exc}); only part of the picture could be read."
             ) from exc
 
         decoded_size = (int(im.size[0]), int(im.size[1]))
@@ -365,6 +360,15 @@ def _orientation(im: Image.Image) -> int | None:
     except Exception:
         return None
     return int(value) if isinstance(value, int) else None
+
+
+#: what Pillow raises on a damaged file, besides ``UnidentifiedImageError`` and ``DecompressionBombError``
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+
+
+def _truncated(message: str) -> BadImageError:
+    """The error for a truncated or corrupt file: ``message`` and the advice to send the original again."""
+    return BadImageError(f"{message} Send the original photo again.", reason="truncated")
 
 
 def _bomb_msg(label: str, detail: str) -> str:
