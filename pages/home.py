@@ -37,11 +37,12 @@ try:
 except ModelBundleError as exc:
     st.error(f"{exc}. Set `SKINTAG_MODEL_DIR` to a model bundle directory, or rebuild the demo bundle (see README).")
 else:
-    summary = manifest.get("metrics_summary") or {}
+    backbone = manifest.get("backbone") or {}
+    data = manifest.get("training_data") or {}
     st.markdown(
-        f"**{manifest.get('name', '?')}** version {manifest.get('version', '?')}, "
-        f"backbone `{manifest.get('backbone', {}).get('source', '?') if isinstance(manifest.get('backbone'), dict) else manifest.get('backbone', '?')}`, "
-        f"trained on {', '.join(manifest.get('training_data', []) or ['?'])}."
+        f"**{manifest.get('name', '?')}** version {manifest.get('version', '?')}: {manifest.get('description', '')}  \n"
+        f"Backbone {backbone.get('architecture', '?')} ({backbone.get('source', '?')}), "
+        f"{manifest.get('image_size', '?')} px input; trained on {', '.join(data.get('datasets', [])) or '?'} "
+        f"({data.get('split_source', '?')} split: {data.get('n_train', '?')} train / {data.get('n_val', '?')} val / "
+        f"{data.get('n_test', '?')} test images). The Model Card page has its metrics with confidence intervals."
     )
-    if summary:
-        st.json(summary, expanded=False)

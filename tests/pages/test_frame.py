@@ -37,3 +37,28 @@ def test_core_imports_without_streamlit_or_torch(module):
     code = f"import sys, {module}; print('streamlit' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_overview_and_model_card_pages_describe_the_demo_bundle(monkeypatch):
+    import json
+
+    bundle = REPO / "models" / "demo"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(bundle))
+    home = AppTest.from_file(str(REPO / "pages" / "home.py"), default_timeout=60).run()
+    assert not home.exception
+    text = " ".join(m.value for m in home.markdown)
+    data = manifest["training_data"]
+    assert f"{data['n_train']} train / {data['n_val']} val / {data['n_test']} test" in text
+    card = AppTest.from_file(str(REPO / "pages" / "model_card.py"), default_timeout=60).run()
+    assert not card.exception
+    body = " ".join(m.value for m in card.markdown)
+    acc = manifest["metrics"]["dermamnist_test"]["accuracy"]["value"]
+    assert f"{acc:.3f}" in body
+
+
+def test_model_card_page_without_a_bundle(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(tmp_path))
+    at = AppTest.from_file(str(REPO / "pages" / "model_card.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "No model card" in at.error[0].value
