@@ -103,7 +103,6 @@ def test_randomized_backbone_never_returns_the_models_own_init():
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 
-@pytest.mark.skipif(not (DEMO / "manifest.json").is_file(), reason="the demo bundle is not in this checkout")
 def test_demo_bundle_maps_change_when_its_trained_backbone_is_randomised(ham_dir, pad_dir):
     """The shipped demo bundle (a SigLIP trained from scratch on DermaMNIST) on 16 real photos."""
     from PIL import Image
