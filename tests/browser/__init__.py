@@ -126,6 +126,16 @@ def open_page(page: Page, app_url: str, path: str = "", *, timeout_s: float = TI
     wait_for_app(page, timeout_s=timeout_s)
 
 
+def open_via_navigation(page: Page, app_url: str, title: str, *, timeout_s: float = TIMEOUT_S) -> None:
+    """Open the app's root, wait for the frame (streamlit_app.py's ``st.navigation``, not Streamlit's provisional
+    ``pages/`` listing), click the page ``title`` in the sidebar and wait for its heading and its run to finish."""
+    open_page(page, app_url, timeout_s=timeout_s)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Intended use", exact=True).wait_for()
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.get_by_role("heading", name=title).wait_for()
+    wait_for_app(page, timeout_s=timeout_s)
+
+
 def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     """Write ``tests/_artifacts/<name>.png`` and return its path."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

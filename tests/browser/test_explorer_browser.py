@@ -7,19 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import save_screenshot, wait_for_app
+from tests.browser import open_via_navigation, save_screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 
 def _open_explorer(page, app_url: str, data_root: Path) -> None:
-    page.goto(app_url, wait_until="domcontentloaded")
-    wait_for_app(page)
+    open_via_navigation(page, app_url, "Dataset Explorer")
     sidebar = page.locator('[data-testid="stSidebar"]')
-    # Wait for the frame (streamlit_app.py's st.navigation), not Streamlit's provisional pages/ listing.
-    sidebar.get_by_text("Intended use", exact=True).wait_for()
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Dataset Explorer", exact=True).click()
-    page.get_by_role("heading", name="Dataset Explorer").wait_for()
     sidebar.get_by_text("SkinTag is an AI screening aid, not a diagnosis.").wait_for()
     box = page.get_by_label("Data root", exact=True).and_(page.locator("input"))
     if box.input_value() != str(data_root):  # the server's default root may differ from the tests' data root

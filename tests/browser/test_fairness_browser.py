@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import REPO_ROOT, save_screenshot, streamlit_server, wait_for_app
+from tests.browser import REPO_ROOT, open_via_navigation, save_screenshot, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.browser
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "predictions" / "simulated_predictions.csv"
@@ -29,12 +29,7 @@ def fairness_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser_page) -> None:
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1500})
-    page.goto(fairness_url, wait_until="domcontentloaded")
-    wait_for_app(page)
-    page.locator('[data-testid="stSidebar"]').get_by_text("Intended use", exact=True).wait_for()
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Fairness Audit", exact=True).click()
-    page.get_by_role("heading", name="Fairness Audit").wait_for()
-    wait_for_app(page)
+    open_via_navigation(page, fairness_url, "Fairness Audit")
     heading = page.get_by_role("heading", name=re.compile(r"Fitzpatrick type \(I-VI\) at threshold"))
     heading.wait_for()
     start = float(re.search(r"at threshold ([0-9.]+)", heading.inner_text()).group(1))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import REPO_ROOT, TIMEOUT_S, save_screenshot, streamlit_server, wait_for_app
+from tests.browser import REPO_ROOT, TIMEOUT_S, open_via_navigation, save_screenshot, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -35,13 +35,7 @@ def test_triage_upload_shows_result(triage_url, browser_page, ham_dir):
     photo: Path = ham_dir / "images" / "ISIC_0024308.jpg"
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1400})
-    page.goto(triage_url, wait_until="domcontentloaded")
-    wait_for_app(page)
-    # wait for the frame (streamlit_app.py's st.navigation), not Streamlit's provisional pages/ listing
-    page.locator('[data-testid="stSidebar"]').get_by_text("Intended use", exact=True).wait_for()
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Clinician Triage", exact=True).click()
-    page.get_by_role("heading", name="Clinician Triage").wait_for()
-    wait_for_app(page)
+    open_via_navigation(page, triage_url, "Clinician Triage")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Calibrated probability of malignancy")
     metric.wait_for(state="visible", timeout=TIMEOUT_S * 1000)
