@@ -82,7 +82,9 @@ grouping = (
 if not skin:
     c1.caption(f"Groups: the values of `{group_col}` (age is banded).")
 tolerance = c2.slider("Tolerance (largest acceptable gap)", 0.0, 0.30, 0.05, 0.01, key="tolerance")
-threshold = c3.slider("Threshold (malignant when score ≥ threshold)", 0.0, 1.0, round(start, 2), 0.01,
+# Start at the exact operating point: rounding it to the step would move it across a calibration step and change
+# every rate (isotonic calibration makes many scores equal to the operating point).
+threshold = c3.slider("Threshold (malignant when score ≥ threshold)", 0.0, 1.0, float(start), 0.001, format="%.4f",
                       key="threshold", help=f"Starts at {start_from}.")
 with st.expander("Evidence and reference"):
     d1, d2, d3, d4 = st.columns(4)
@@ -107,7 +109,7 @@ except SkintagError as exc:
     st.stop()
 
 # --- results ----------------------------------------------------------------------------------------------------
-st.subheader(f"{report.grouping_title} at threshold {report.threshold:.2f}")
+st.subheader(f"{report.grouping_title} at threshold {report.threshold:.4f}")
 ui.render_headline(report)
 ui.render_warnings(report)
 ui.render_table(report)

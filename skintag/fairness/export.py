@@ -128,7 +128,7 @@ def _summary_lines(report: FairnessReport) -> list[str]:
     lo, hi = report.equalized_odds_ci
     eod = report.equalized_odds_difference
     lines = [
-        f"- Grouping: {report.grouping_title}; threshold {report.threshold:.3f} (malignant when score ≥ threshold)",
+        f"- Grouping: {report.grouping_title}; threshold {report.threshold:.4f} (malignant when score ≥ threshold)",
         f"- Rows: {report.n_rows}" + (f" ({report.n_dropped} dropped: missing score)" if report.n_dropped else ""),
         f"- Intervals: {report.ci:.0%}; Wilson for rates, bootstrap for AUROC ({report.auroc_n_boot} resamples) and "
         f"gaps ({report.n_boot} resamples, stratified by group, seed {report.random_state})",

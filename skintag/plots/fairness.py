@@ -66,7 +66,7 @@ def rates_figure(report: FairnessReport, metrics: tuple[str, ...] = ("tpr", "fpr
         fig.update_yaxes(range=[0, 1.02], row=1, col=j)
     fig.update_layout(
         height=380, margin={"l": 40, "r": 20, "t": 60, "b": 40},
-        title=f"At threshold {report.threshold:.2f} — hollow markers: insufficient evidence (not in the gap)",
+        title=f"At threshold {report.threshold:.4f} — hollow markers: insufficient evidence (not in the gap)",
     )
     return fig
 
@@ -87,11 +87,11 @@ def roc_figure(report: FairnessReport) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[bg.at[g, "fpr"]], y=[bg.at[g, "tpr"]], mode="markers", legendgroup=g, showlegend=False,
             marker={"size": 12, "color": colors[g], "line": {"width": 2, "color": "#000"}, "symbol": "diamond"},
-            hovertemplate=f"{g} at {report.threshold:.2f}: TPR %{{y:.3f}}, FPR %{{x:.3f}}<extra></extra>",
+            hovertemplate=f"{g} at {report.threshold:.4f}: TPR %{{y:.3f}}, FPR %{{x:.3f}}<extra></extra>",
         ))
     fig.update_layout(
         height=440, xaxis_title="False-positive rate", yaxis_title="Sensitivity (TPR)",
-        title=f"ROC by group — diamonds: operating point at {report.threshold:.2f}",
+        title=f"ROC by group — diamonds: operating point at {report.threshold:.4f}",
         margin={"l": 50, "r": 20, "t": 60, "b": 50},
     )
     fig.update_xaxes(range=[0, 1])
@@ -157,7 +157,7 @@ def sweep_figure(sweep: pd.DataFrame, threshold: float, tolerance: float | None 
                             ("equalized_odds_difference", "Equalized-odds difference", "dot")):
         fig.add_trace(go.Scatter(x=sweep["threshold"], y=sweep[col], mode="lines+markers", name=name,
                                  line={"dash": dash}))
-    fig.add_vline(x=threshold, line_color="#d62728", annotation_text=f"threshold {threshold:.2f}")
+    fig.add_vline(x=threshold, line_color="#d62728", annotation_text=f"threshold {threshold:.4f}")
     if tolerance is not None:
         fig.add_hline(y=tolerance, line_dash="dot", line_color="#888", annotation_text=f"tolerance {tolerance:.2f}")
     fig.update_layout(height=380, xaxis_title="Threshold", yaxis_title="Gap (max − min)",

@@ -15,6 +15,9 @@ from streamlit.testing.v1 import AppTest
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "fairness_audit.py")
 FIXTURE = REPO / "tests" / "fixtures" / "predictions" / "simulated_predictions.csv"
+# The bundle's operating point: a malignant row's exact score, as isotonic calibration produces; it is off the slider's
+# grid and rounding it to two decimals would drop that row from the flagged cases.
+OPERATING_POINT = 0.336772
 SIX = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 THREE = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
 
@@ -40,7 +43,7 @@ def app(tmp_path, monkeypatch) -> AppTest:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "manifest.json").write_text(json.dumps({
-        "name": "unit", "version": "0", "operating_points": {"sensitivity_95": 0.35, "other": 0.8},
+        "name": "unit", "version": "0", "operating_points": {"sensitivity_95": OPERATING_POINT, "other": 0.8},
         "default_operating_point": "sensitivity_95",
     }))
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(bundle))
@@ -52,9 +55,10 @@ def test_slider_and_grouping_update_the_table(app, raw):
     at = app.run()
     assert not at.exception, at.exception
     slider = at.slider(key="threshold")
-    assert slider.value == pytest.approx(0.35)  # the bundle's default operating point
+    assert slider.value == OPERATING_POINT  # exactly the bundle's default operating point, not rounded to a step
     got = _table_tpr(at)
-    want = _expected_tpr(raw, 0.35, SIX)
+    want = _expected_tpr(raw, OPERATING_POINT, SIX)
+    assert want != _expected_tpr(raw, round(OPERATING_POINT, 2), SIX)  # so a rounded start would fail this test
     assert list(got) == ["I", "II", "III", "IV", "V", "VI", "unknown"]
     assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
 
@@ -78,7 +82,7 @@ def test_slider_and_grouping_update_the_table(app, raw):
     assert set(gap_table["verdict"]) <= {"within tolerance", "outside tolerance", "inconclusive", "not assessable"}
     assert gap_table.loc["TPR gap", "left out"] == "unknown"
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert titles[0].startswith("At threshold 0.70") and titles[1].startswith("ROC by group")
+    assert titles[0].startswith("At threshold 0.7000") and titles[1].startswith("ROC by group")
     assert titles[2].startswith("Calibration") and titles[3].startswith("Threshold sweep")
     assert titles[4].startswith("Sensitivity (TPR) by intersection")
 
