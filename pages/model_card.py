@@ -7,9 +7,9 @@ import streamlit as st
 from skintag.ui.common import get_settings
 
 settings = get_settings()
-st.title("Model card")
 card = settings.model_dir / "model_card.md"
 if not card.is_file():
+    st.title("Model card")
     st.error(f"No model card at `{card}`: the model bundle is missing or incomplete.")
 else:
     text = card.read_text(encoding="utf-8")
@@ -19,4 +19,4 @@ else:
         with st.expander("Card metadata"):
             st.code(front.strip(), language="yaml")
         text = body
-    st.markdown(text)
+    st.markdown(text)  # the generated card carries its own title

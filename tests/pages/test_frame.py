@@ -55,6 +55,7 @@ def test_overview_and_model_card_pages_describe_the_demo_bundle(monkeypatch):
     body = " ".join(m.value for m in card.markdown)
     acc = manifest["metrics"]["dermamnist_test"]["accuracy"]["value"]
     assert f"{acc:.3f}" in body
+    assert not card.title  # one heading only: the card's own
 
 
 def test_model_card_page_without_a_bundle(tmp_path, monkeypatch):
