@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
 
-.PHONY: app test lint bench cards venv
+.PHONY: app test lint bench bench-startup cards venv
 
 venv: $(STAMP)
 
@@ -22,7 +22,7 @@ test: venv
 	$(PY) -m pytest
 
 lint: venv
-	$(VENV)/bin/ruff check skintag training tests pages bench streamlit_app.py
+	$(VENV)/bin/ruff check skintag training tests app_pages bench streamlit_app.py
 
 cards: venv
 	$(PY) -m skintag.cards build
@@ -31,3 +31,6 @@ bench: venv
 	$(PY) bench/fairness.py
 	$(PY) bench/embeddings.py
 	$(PY) bench/triage.py
+
+bench-startup: venv  # needs Debian's chromium at /usr/bin/chromium
+	$(PY) bench/startup.py

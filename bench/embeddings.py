@@ -109,7 +109,7 @@ class ForwardTimer:
 def bench(name: str, data: Path, repeats: int) -> dict[str, float]:
     spec = CONFIGS[name]
     cfg, bs = spec["config"], spec["batch_size"]
-    model = new_backbone(cfg, seed=0)
+    model = new_backbone(cfg, random_state=0)
     prep = Preprocessing(image_size=cfg["image_size"])
     what, files = _images(data, name)
     n_params = sum(p.numel() for p in model.parameters())

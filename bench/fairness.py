@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fairlearn-boot", type=int, default=3, help="MetricFrame resamples to time (scaled to 1,000)")
     args = parser.parse_args(argv)
 
-    df = simulate_predictions(args.rows, seed=0)
+    df = simulate_predictions(args.rows, random_state=0)
     y, s = df["y_true"].to_numpy(), df["y_score"].to_numpy()
     groups = skin_type_groups(df["fitzpatrick"], "six").labels
     print(f"{len(df):,} rows, {len(set(groups))} groups; numpy {np.__version__}")

@@ -81,7 +81,7 @@ def build_sized_bundle(config: dict, out_dir: Path, data_dir: Path, n_images: in
 
     items = real_photos(data_dir, n_images)
     preprocessing = Preprocessing(image_size=config["image_size"])
-    backbone = new_backbone(config, seed=0)
+    backbone = new_backbone(config, random_state=0)
     embs = []
     with torch.no_grad():
         for i in range(0, len(items), 16):

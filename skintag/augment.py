@@ -1,4 +1,4 @@
-"""Field-condition augmentation and the fixed-strength robustness suite (SPEC §3), built on albumentations 2.0.x.
+"""Field-condition augmentation and the fixed-strength robustness suite (docs/SPEC.md §3), built on albumentations 2.0.x.
 
 * :func:`field_transform` — random "photo taken in a clinic corridor with a phone" degradations in three severities,
   used when fine-tuning (moderate) and for stress tests.
@@ -27,7 +27,7 @@ Severity = Literal["light", "moderate", "heavy"]
 
 @dataclass(frozen=True)
 class SeverityLimits:
-    """The limits SPEC §3 makes severity-dependent, plus the rotation range of the geometric part."""
+    """The limits docs/SPEC.md §3 makes severity-dependent, plus the rotation range of the geometric part."""
 
     blur_limit: int  #: largest kernel of motion / Gaussian / median blur (pixels, odd)
     brightness_contrast: float  #: ± limit of brightness and of contrast change
@@ -41,7 +41,7 @@ SEVERITIES: dict[str, SeverityLimits] = {
     "heavy": SeverityLimits(blur_limit=9, brightness_contrast=0.4, noise_std=0.15, rotate=45.0),
 }
 
-#: Probability of each group of field conditions (SPEC §3).
+#: Probability of each group of field conditions (docs/SPEC.md §3).
 FIELD_PROBABILITIES: dict[str, float] = {
     "blur": 0.3,
     "defocus_zoom": 0.2,
@@ -70,7 +70,7 @@ def field_transform(severity: Severity, *, image_size: int | None = None) -> A.C
     ----------
     severity : ``"light"``, ``"moderate"`` or ``"heavy"``; sets the blur kernel limit (3 / 5 / 9 px), the
         brightness/contrast limit (±0.2 / 0.3 / 0.4), the Gaussian-noise std (up to 0.06 / 0.10 / 0.15 of full scale)
-        and the free rotation (±15° / 30° / 45°). Everything else follows SPEC §3 at every severity.
+        and the free rotation (±15° / 30° / 45°). Everything else follows docs/SPEC.md §3 at every severity.
     image_size : when given, the image is first resized to ``image_size``×``image_size`` (the model's input), so blur
         kernels and glare radii act at model resolution and the output has the model's size.
 
@@ -159,7 +159,7 @@ def field_transform(severity: Severity, *, image_size: int | None = None) -> A.C
 
 
 #: The fixed-strength robustness suite: name → what it does. Every entry is deterministic (probability 1, fixed
-#: parameters); the noise entries draw noise, reproducibly when :func:`apply` is given a seed.
+#: parameters); the noise entries draw noise, reproducibly when :func:`apply` is given a random_state.
 ROBUSTNESS_SUITE: Mapping[str, str] = {
     "clean": "unchanged",
     "blur_light": "Gaussian blur σ = 1.0 px (5×5 kernel)",
@@ -223,31 +223,31 @@ def robustness_transforms(*, image_size: int | None = None) -> dict[str, A.Compo
     return {name: A.Compose([*pre, *ts]) for name, ts in steps.items()}
 
 
-def _child_seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+def _child_seed(random_state: int, index: int) -> int:
+    return int(np.random.SeedSequence([random_state, index]).generate_state(1)[0])
 
 
-def seed_transform(transform: A.BasicTransform | A.BaseCompose, seed: int) -> None:
+def seed_transform(transform: A.BasicTransform | A.BaseCompose, random_state: int) -> None:
     """Seed a transform tree so that every node draws from its own stream.
 
-    albumentations' ``Compose.set_random_seed`` hands the *same* seed to every child, so two siblings with the same
-    probability (e.g. the horizontal and vertical flip) would always fire together; here each child gets a seed derived
-    from its parent's seed and its position.
+    albumentations' ``Compose.set_random_seed`` hands the *same* random_state to every child, so two siblings with the same
+    probability (e.g. the horizontal and vertical flip) would always fire together; here each child gets a random_state derived
+    from its parent's random_state and its position.
     """
-    transform.set_random_seed(seed)
+    transform.set_random_seed(random_state)
     if isinstance(transform, A.BaseCompose):
         for i, child in enumerate(transform.transforms):
-            seed_transform(child, _child_seed(seed, i))
+            seed_transform(child, _child_seed(random_state, i))
 
 
-def apply(transform: A.BasicTransform | A.BaseCompose, image: Image.Image, *, seed: int | None = None) -> Image.Image:
+def apply(transform: A.BasicTransform | A.BaseCompose, image: Image.Image, *, random_state: int | None = None) -> Image.Image:
     """Run ``transform`` on a PIL image and return a new RGB PIL image.
 
-    With ``seed`` the result is reproducible (the transform's random state is reset, so do not share one transform
+    With ``random_state`` the result is reproducible (the transform's random state is reset, so do not share one transform
     object between threads when seeding); without it the transform's own random state is used.
     """
-    if seed is not None:
-        seed_transform(transform, seed)
+    if random_state is not None:
+        seed_transform(transform, random_state)
     arr = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
     out = transform(image=arr)["image"]
     return Image.fromarray(np.asarray(out, dtype=np.uint8))

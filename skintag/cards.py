@@ -25,12 +25,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from skintag.data.schema import FITZPATRICK_GROUPS
+from skintag import fitzpatrick as fz
+from skintag.data.audit import LabelAudit
 from skintag.errors import DataFileError, SkintagError
+from skintag.settings import shipped
 from skintag.taxonomy import CONDITIONS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CARDS_DIR = REPO_ROOT / "data_cards"
+CARDS_DIR = shipped("data_cards")
 
 STATS_BEGIN = "<!-- stats:begin -->"
 STATS_END = "<!-- stats:end -->"
@@ -67,7 +68,6 @@ AGE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("60-79", 60, 80),
     ("80+", 80, float("inf")),
 )
-_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 
 
 @dataclass(frozen=True)
@@ -242,19 +242,16 @@ def _count_table(values: pd.Series, header: str, order: Sequence[Any] | None = N
     return md_table([header, "n", "share"], rows, "lrr")
 
 
-def _audit(df: pd.DataFrame) -> Any:
-    return df.attrs.get("audit")
-
-
-def render_stats(df: pd.DataFrame, *, data_root: str | Path | None = None) -> str:
-    """Markdown statistics of one dataset's unified table (CONTRACTS §1), deterministic for a given table.
+def render_stats(df: pd.DataFrame, audit: LabelAudit | None = None, *, data_root: str | Path | None = None) -> str:
+    """Markdown statistics of one dataset's unified table (docs/CONTRACTS.md §1), deterministic for a given table.
 
     Covers rows, images on disk, patients and lesions, official splits, conditions (with binary label), raw label ->
     condition, Fitzpatrick type, group and provenance, domain, sex, age band, anatomical site and the label audit.
 
     Parameters
     ----------
-    df : the table returned by ``skintag.data.load_dataset`` (``df.attrs["audit"]`` used when present).
+    df : the table of ``skintag.data.load_dataset(...).table``.
+    audit : that load's label audit (``.audit``); None when there is none (the card says so).
     data_root : the root the table was loaded from; its path is written as ``<data root>`` so a card does not depend on
         where the data lives.
     """
@@ -300,7 +297,6 @@ def render_stats(df: pd.DataFrame, *, data_root: str | Path | None = None) -> st
         .sort_values(["n", "raw"], ascending=[False, True], kind="mergesort")
     )
     how: dict[tuple[str, int], str] = {}
-    audit = _audit(df)
     if audit is not None:
         for r in audit.to_frame().itertuples():
             how[(str(r.raw_label), int(r.condition_id))] = str(r.mapped_by)
@@ -311,12 +307,12 @@ def render_stats(df: pd.DataFrame, *, data_root: str | Path | None = None) -> st
     )
 
     fitz = df["fitzpatrick"].astype("Int64")
-    fitz_named = fitz.map(lambda v: _ROMAN.get(int(v), str(v)) if pd.notna(v) else pd.NA)
+    fitz_named = fitz.map(lambda v: fz.label(v) if pd.notna(v) else pd.NA)
     skin = ["### Skin type"]
     skin.append(
-        "Fitzpatrick type (exact):\n\n" + _count_table(fitz_named, "type", order=tuple(_ROMAN.values()), missing="unknown")
+        "Fitzpatrick type (exact):\n\n" + _count_table(fitz_named, "type", order=fz.SIX_LABELS, missing="unknown")
     )
-    skin.append("Fitzpatrick group:\n\n" + _count_table(df["fitzpatrick_group"], "group", order=FITZPATRICK_GROUPS))
+    skin.append("Fitzpatrick group:\n\n" + _count_table(df["fitzpatrick_group"], "group", order=fz.GROUPS))
     skin.append("Where the skin type came from (`fitzpatrick_source`):\n\n" + _count_table(df["fitzpatrick_source"], "source"))
     parts.append("\n\n".join(skin))
 
@@ -328,7 +324,7 @@ def render_stats(df: pd.DataFrame, *, data_root: str | Path | None = None) -> st
     if df["site"].notna().any():
         parts.append("### Anatomical site\n\n" + _count_table(df["site"], "site"))
 
-    parts.append("### Label audit\n\n" + _render_audit(df))
+    parts.append("### Label audit\n\n" + _render_audit(audit))
     return _relative_to_root("\n\n".join(parts), data_root)
 
 
@@ -342,9 +338,8 @@ def _relative_to_root(text: str, data_root: str | Path | None) -> str:
     return text
 
 
-def _render_audit(df: pd.DataFrame) -> str:
+def _render_audit(audit: LabelAudit | None) -> str:
     """Label-audit summary: raw labels and rows per mapping method, unmapped labels, problems by kind."""
-    audit = _audit(df)
     if audit is None:
         return "No label audit is attached to this table."
     lines: list[str] = []
@@ -420,12 +415,15 @@ def replace_stats(text: str, stats: str) -> str:
     return text[: start + len(STATS_BEGIN)] + "\n\n" + stats.strip() + "\n\n" + text[end:]
 
 
-def update_card(path: str | Path, df: pd.DataFrame | None, *, write: bool = True) -> bool:
-    """Regenerate a card's statistics block from ``df`` (None = data not available). Returns whether it changed."""
+def update_card(
+    path: str | Path, df: pd.DataFrame | None, audit: LabelAudit | None = None, *, write: bool = True
+) -> bool:
+    """Regenerate a card's statistics block from ``df`` and its ``audit`` (``df`` None = data not available). Returns
+    whether it changed."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     card = parse_card_text(text, source=str(path), path=path)
-    stats = render_stats(df) if df is not None else render_unavailable(card)
+    stats = render_stats(df, audit) if df is not None else render_unavailable(card)
     new = replace_stats(text, stats)
     if new != text and write:
         path.write_text(new, encoding="utf-8")
@@ -449,7 +447,8 @@ def expected_stats(card: Card, data_root: str | Path) -> str | None:
     if not available_datasets(data_root).get(card.id, False):
         current = card.stats or ""
         return render_unavailable(card) if (not current or "Data not available" in current) else None
-    return render_stats(load_dataset(card.id, Path(data_root)), data_root=data_root)
+    loaded = load_dataset(card.id, Path(data_root))
+    return render_stats(loaded.table, loaded.audit, data_root=data_root)
 
 
 def build_cards(cards_dir: str | Path, data_root: str | Path, *, check: bool = False) -> list[tuple[Path, str]]:

@@ -19,7 +19,6 @@ Extraction decodes images in worker threads one batch ahead of the model, shows 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import uuid
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from skintag.errors import BadImageError, ConfigError, DataFileError
 
@@ -50,9 +49,9 @@ CACHE_FORMAT_VERSION = 1
 def image_key(src: ImageSource) -> str:
     """SHA-256 (hex) of an image file's bytes; for an in-memory PIL image, of its mode, size and pixels."""
     if isinstance(src, Image.Image):
-        h = hashlib.sha256(f"pil:{src.mode}:{src.size}".encode())
-        h.update(src.tobytes())
-        return h.hexdigest()
+        from skintag.images import pil_key
+
+        return pil_key(src)
     if isinstance(src, (bytes, bytearray, memoryview)):
         return hashlib.sha256(src).hexdigest()
     h = hashlib.sha256()
@@ -66,24 +65,26 @@ def image_key(src: ImageSource) -> str:
 
 
 def load_image(src: ImageSource) -> Image.Image:
-    """Decode an image file (path or bytes) to RGB, applying its EXIF orientation.
+    """Decode an image (path, bytes or PIL image) to RGB exactly as the app decodes an upload.
+
+    This is :func:`skintag.images.load_rgb` (EXIF orientation, transparency onto white, 16-bit and CMYK handling,
+    longer side at most 2048 px), so the pixels embedded for training are the pixels served.
 
     Raises
     ------
+    DataFileError
+        If a path does not exist or cannot be read.
     BadImageError
-        If the bytes are not a decodable image (the message names the file).
+        If the bytes are not an acceptable image (the message names the file).
     """
-    if isinstance(src, Image.Image):
-        return src if src.mode == "RGB" else src.convert("RGB")
-    where = "<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src)
+    from skintag.images import load_rgb
+
     try:
-        with Image.open(io.BytesIO(bytes(src)) if where == "<bytes>" else src) as im:
-            im = ImageOps.exif_transpose(im)
-            return im.convert("RGB")
-    except FileNotFoundError as exc:
-        raise DataFileError(f"Image file {src} does not exist") from exc
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImageError(f"Cannot decode image {where}: {exc}", reason="not_image") from exc
+        return load_rgb(src).image
+    except BadImageError as exc:
+        if exc.reason == "not_found":
+            raise DataFileError(str(exc)) from exc
+        raise
 
 
 # -- the cache ---------------------------------------------------------------------------------------------------------

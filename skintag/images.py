@@ -2,6 +2,10 @@
 
 This module owns everything between "bytes from a user" and "a PIL RGB image the model may see":
 
+* :func:`intake` is the one call for an upload: decode (:func:`decode_image`), optional crop, quality grades, as a
+  frozen :class:`Intake`. :func:`load_rgb` is the decoder alone, shared by serving, embedding and training, so a
+  photo reaches the model as the same pixels whichever path it takes (:func:`to_rgb` puts an in-memory PIL image
+  through the same steps).
 * :func:`decode_image` accepts JPEG, PNG, WebP, HEIC/HEIF (through pillow-heif), AVIF, TIFF, BMP and single-frame GIF,
   applies the EXIF orientation, converts every colour mode to RGB, downscales large photos, and refuses empty files,
   non-images, truncated/corrupt files, oversize files, decompression bombs and animations with a
@@ -26,7 +30,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from skintag.errors import BadImageError
+from skintag.errors import BadImageError, ConfigError
 
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 20 * MiB
@@ -84,13 +88,14 @@ class DecodedImage:
     ----------
     image : the picture as a PIL image in mode ``"RGB"``, upright, with its longer side at most ``max_side``.
     format : the container format Pillow detected (``"JPEG"``, ``"PNG"``, ``"WEBP"``, ``"HEIF"``, ``"MPO"`` for
-        camera JPEGs carrying a multi-picture index, ...).
+        camera JPEGs carrying a multi-picture index, ...); ``"PIL"`` for an in-memory image without a format.
     original_mode : Pillow's mode of the stored pixels (``"RGBA"``, ``"I;16"``, ``"CMYK"``, ...).
     original_size : ``(width, height)`` as stored in the file, before orientation and any downscaling.
     exif_transposed : True when an EXIF orientation other than "normal" was applied.
     downscaled : True when the picture was reduced to fit ``max_side`` (JPEGs may also be decoded at reduced scale).
-    n_bytes : size of the uploaded file.
-    sha256 : hex SHA-256 of the uploaded bytes (use it in cache keys).
+    n_bytes : size of the uploaded file (0 for an in-memory PIL image).
+    sha256 : hex SHA-256 of the uploaded bytes (use it in cache keys); for an in-memory PIL image, of its mode, size
+        and pixels.
     alpha_composited : True when transparency was flattened onto white.
     decoded_size : ``(width, height)`` at which the pixels were actually decoded (smaller than ``original_size`` when a
         large JPEG was decoded at reduced scale), before orientation and the final resize.
@@ -321,24 +326,8 @@ def decode_image(
             ) from exc
 
         decoded_size = (int(im.size[0]), int(im.size[1]))
-        orientation = _orientation(im)
-        transposed = False
-        if orientation not in (None, 1):
-            try:
-                im_t = ImageOps.exif_transpose(im)
-            except Exception:  # a broken EXIF block must not lose an otherwise good photo
-                im_t = im
-            transposed = im_t is not im and orientation in range(2, 9)
-            work = im_t
-        else:
-            work = im
-        rgb, composited = _to_rgb(work)
-        if max(rgb.size) > max_side:
-            rgb = rgb.resize(_target_size(rgb.size, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-            downscaled = True
-        if rgb is im:
-            rgb = im.copy()
-    rgb.info.clear()
+        rgb, transposed, composited, reduced = _normalise(im, max_side)
+        downscaled = downscaled or reduced
     return DecodedImage(
         image=rgb,
         format=fmt,
@@ -352,6 +341,29 @@ def decode_image(
         decoded_size=decoded_size,
     )
 
+
+def _normalise(im: Image.Image, max_side: int) -> tuple[Image.Image, bool, bool, bool]:
+    """The one pixel path every decoder shares: EXIF orientation, any mode to RGB (transparency onto white, 16-bit
+    scaled, CMYK converted), then a LANCZOS downscale to ``max_side``. Returns a new image (never ``im`` itself) and
+    whether it was transposed, alpha-composited and downscaled."""
+    orientation = _orientation(im)
+    transposed = False
+    work = im
+    if orientation not in (None, 1):
+        try:
+            work = ImageOps.exif_transpose(im)
+        except Exception:  # a broken EXIF block must not lose an otherwise good photo
+            work = im
+        transposed = work is not im and orientation in range(2, 9)
+    rgb, composited = _to_rgb(work)
+    downscaled = False
+    if max(rgb.size) > max_side:
+        rgb = rgb.resize(_target_size(rgb.size, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        downscaled = True
+    if rgb is im:
+        rgb = im.copy()
+    rgb.info.clear()
+    return rgb, transposed, composited, downscaled
 
 
 def _orientation(im: Image.Image) -> int | None:
@@ -607,10 +619,150 @@ def quality_report(image: Image.Image, *, limits: QualityLimits | None = None) -
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# The one intake: every decoder of the package (serving, training, embedding) goes through these
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def pil_key(image: Image.Image) -> str:
+    """Hex SHA-256 of an in-memory image's mode, size and pixels (the cache key of an image that has no file)."""
+    h = hashlib.sha256(f"pil:{image.mode}:{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
+
+def to_rgb(image: Image.Image, *, max_side: int = DEFAULT_MAX_SIDE) -> DecodedImage:
+    """An already decoded PIL image through the same pixel path as :func:`decode_image` (EXIF orientation, mode to RGB
+    with transparency on white, 16-bit and CMYK handling, downscale to ``max_side``). The input is not modified.
+
+    Only what needs the file's bytes differs: no size or bomb checks, and no reduced-scale JPEG decoding.
+    """
+    size = (int(image.size[0]), int(image.size[1]))
+    rgb, transposed, composited, downscaled = _normalise(image, max_side)
+    return DecodedImage(
+        image=rgb,
+        format=str(image.format or "PIL"),
+        original_mode=image.mode,
+        original_size=size,
+        exif_transposed=transposed,
+        downscaled=downscaled,
+        n_bytes=0,
+        sha256=pil_key(image),
+        alpha_composited=composited,
+        decoded_size=size,
+    )
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """Limits of :func:`decode_image` (see there): file size, declared pixels, longer side of the result."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_side: int = DEFAULT_MAX_SIDE
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_pixels", "max_side"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"IntakeLimits.{name} must be a positive integer, got {value!r}")
+
+
+def load_rgb(src: ImageSource | Image.Image, *, limits: IntakeLimits | None = None) -> DecodedImage:
+    """Decode bytes, a path, a binary file object or a PIL image into an upright RGB image: the decoder shared by
+    serving (:func:`intake`), embedding (:func:`skintag.embeddings.load_image`) and training.
+
+    Raises
+    ------
+    BadImageError
+        As :func:`decode_image` for encoded input.
+    """
+    lim = limits or IntakeLimits()
+    if isinstance(src, Image.Image):
+        return to_rgb(src, max_side=lim.max_side)
+    return decode_image(src, max_bytes=lim.max_bytes, max_pixels=lim.max_pixels, max_side=lim.max_side)
+
+
+def apply_crop(image: Image.Image, crop: tuple[float, float, float, float] | None) -> Image.Image:
+    """Crop by fractions (left, top, right, bottom) of the image size; None returns the image unchanged.
+
+    Raises
+    ------
+    ConfigError
+        (an :class:`~skintag.errors.ArgumentError`) if the box is not ``0 <= left < right <= 1`` and
+        ``0 <= top < bottom <= 1``.
+    """
+    if crop is None:
+        return image
+    left, top, right, bottom = (float(x) for x in crop)
+    if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
+        raise ConfigError(
+            f"Crop box {crop} is invalid; expected fractions 0 <= left < right <= 1 and 0 <= top < bottom <= 1"
+        )
+    w, h = image.size
+    x0, y0 = math.floor(left * w), math.floor(top * h)
+    box = (x0, y0, max(math.floor(right * w), x0 + 1), max(math.floor(bottom * h), y0 + 1))
+    return image.crop(box)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """An accepted upload and its quality grades: what :func:`intake` returns.
+
+    Attributes
+    ----------
+    decoded : the decoded picture and what was done to it (before any crop).
+    image : the RGB picture the model may see (``decoded.image``, cropped when a crop box was given).
+    quality : the quality checks of ``image``; ``quality.verdict == "reject"`` means "ask for a retake".
+    """
+
+    decoded: DecodedImage
+    image: Image.Image
+    quality: QualityReport
+
+    @property
+    def accepted(self) -> bool:
+        """False when the quality gate rejects the photo (the model must not score it)."""
+        return self.quality.verdict != "reject"
+
+    def describe(self) -> dict[str, object]:
+        """JSON-friendly metadata: the decoding and the quality checks (no pixels)."""
+        return {**self.decoded.describe(), "scored_size": list(self.image.size), "quality": self.quality.to_dict()}
+
+
+def intake(
+    data: ImageSource | Image.Image,
+    *,
+    limits: IntakeLimits | None = None,
+    quality: QualityLimits | None = None,
+    crop: tuple[float, float, float, float] | None = None,
+) -> Intake:
+    """Validate, decode, optionally crop, and grade an upload in one call.
+
+    Parameters
+    ----------
+    data : the file's bytes, a path, a binary file object, or an already decoded PIL image.
+    limits : size, pixel and side limits of the decoder (default :class:`IntakeLimits`).
+    quality : limits of the quality checks (default :class:`QualityLimits`; use :meth:`QualityLimits.for_model`).
+    crop : optional box as fractions (left, top, right, bottom) of the decoded image, applied before grading.
+
+    Raises
+    ------
+    BadImageError
+        When the input is not an acceptable image (see :func:`decode_image`). A photo that decodes but fails the
+        quality checks is not an error: ``Intake.accepted`` is False.
+    ConfigError
+        (an :class:`~skintag.errors.ArgumentError`) for an invalid crop box.
+    """
+    decoded = load_rgb(data, limits=limits)
+    image = apply_crop(decoded.image, crop)
+    return Intake(decoded=decoded, image=image, quality=quality_report(image, limits=quality))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Skin tone: individual typology angle
 # ----------------------------------------------------------------------------------------------------------------------
 
-#: (lower bound exclusive, category) from the lightest down; ITA cut-offs of Chardon et al. (1991), as in SPEC §2.
+#: (lower bound exclusive, category) from the lightest down; ITA cut-offs of Chardon et al. (1991), as in docs/SPEC.md §2.
 ITA_CATEGORIES: tuple[tuple[float, str], ...] = (
     (55.0, "very light"),
     (41.0, "light"),
@@ -664,7 +816,7 @@ def ita_degrees(image: Image.Image | np.ndarray, mask: np.ndarray | None = None)
 
 
 def ita_category(angle: float) -> str:
-    """SPEC §2 category of an ITA angle: >55 very light, 41-55 light, 28-41 intermediate, 10-28 tan, −30-10 brown,
+    """docs/SPEC.md §2 category of an ITA angle: >55 very light, 41-55 light, 28-41 intermediate, 10-28 tan, −30-10 brown,
     < −30 dark (each lower bound exclusive, so 55.0 is "light"); NaN gives "unknown"."""
     if angle is None or math.isnan(angle):
         return "unknown"
@@ -678,13 +830,20 @@ __all__: Sequence[str] = [
     "ACCEPTED_FORMATS",
     "Bounds",
     "DecodedImage",
+    "Intake",
+    "IntakeLimits",
     "QualityCheck",
     "QualityLimits",
     "QualityReport",
+    "apply_crop",
     "decode_image",
+    "intake",
     "ita_category",
     "ita_degrees",
     "laplacian_variance",
+    "load_rgb",
+    "pil_key",
     "quality_report",
     "srgb_to_lab",
+    "to_rgb",
 ]

@@ -2,7 +2,7 @@
 
 This module owns:
 
-* the 10 conditions (ids 0-9, names exactly as SPEC §1), the binary map (malignant ids 0-3) and the default
+* the 10 conditions (ids 0-9, names exactly as docs/SPEC.md §1), the binary map (malignant ids 0-3) and the default
   condition → 3-category map, with the category display names;
 * loading the condition → category map from configuration (``configs/categories.yaml`` or a dict), so the grouping is
   data, not code;
@@ -17,16 +17,16 @@ Mapping functions return a :class:`LabelMatch` saying *how* a label was mapped (
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skintag.errors import ConfigError
-from skintag.settings import read_yaml
+from skintag.settings import read_yaml, shipped
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Conditions and categories (SPEC §1)
+# Conditions and categories (docs/SPEC.md §1)
 
 #: The 10 condition names; the position is the condition id.
 CONDITIONS: tuple[str, ...] = (
@@ -61,7 +61,7 @@ CATEGORY_NAMES: dict[str, str] = {
     "inflammatory": "Inflammatory / Reactive",
     "benign": "Benign",
 }
-#: SPEC §1 default: dermatofibroma (6) and vascular lesions (7) sit with the inflammatory group so they are not shown as a
+#: docs/SPEC.md §1 default: dermatofibroma (6) and vascular lesions (7) sit with the inflammatory group so they are not shown as a
 #: green "low risk"; ``configs/categories.yaml`` holds the same map as data.
 DEFAULT_CATEGORY_MAP: dict[int, str] = {
     0: "malignant",
@@ -75,7 +75,16 @@ DEFAULT_CATEGORY_MAP: dict[int, str] = {
     8: "inflammatory",
     9: "benign",
 }
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "categories.yaml"
+DEFAULT_CONFIG_PATH = shipped("configs/categories.yaml")
+
+#: The category of a *labelled* image (a dataset row) of condition Other/Unknown: a label outside the named conditions
+#: (unmapped, such as Fitzpatrick17k's Kaposi sarcoma, or a hamartoma sent to Other on purpose) is not known to be
+#: benign. The category map above is for the model's predicted conditions; :func:`label_categories` never puts a row
+#: of condition Other/Unknown in "benign".
+OTHER_CATEGORY = "other"
+#: Categories of labelled images, in display order.
+LABEL_CATEGORIES: tuple[str, ...] = (*CATEGORIES, OTHER_CATEGORY)
+LABEL_CATEGORY_NAMES: dict[str, str] = {**CATEGORY_NAMES, OTHER_CATEGORY: "Other / Unknown (not assessed)"}
 
 
 def condition_name(condition_id: int) -> str:
@@ -89,6 +98,28 @@ def is_malignant(condition_id: int) -> int:
     """1 if the condition counts as malignant in the binary task (ids 0-3), else 0."""
     condition_name(condition_id)
     return int(int(condition_id) in MALIGNANT_IDS)
+
+
+def label_categories(
+    condition_ids: Sequence[int], malignant: Sequence[int], category_map: Mapping[int, str] | None = None
+) -> list[str]:
+    """The category of each labelled image (dataset row), for counts of what a dataset holds.
+
+    The dataset's own ``malignant`` flag comes first: a row it calls malignant is "malignant" whatever its condition
+    (Fitzpatrick17k's Kaposi sarcoma is condition Other/Unknown but malignant). Otherwise a row of condition Other/Unknown
+    is :data:`OTHER_CATEGORY`, never "benign"; every other row takes its condition's category from ``category_map``
+    (default :data:`DEFAULT_CATEGORY_MAP`).
+    """
+    cmap = category_map if category_map is not None else DEFAULT_CATEGORY_MAP
+    out: list[str] = []
+    for cid, flag in zip(condition_ids, malignant, strict=True):
+        if int(flag) == 1:
+            out.append("malignant")
+        elif int(cid) == OTHER_ID:
+            out.append(OTHER_CATEGORY)
+        else:
+            out.append(cmap[int(cid)])
+    return out
 
 
 def _condition_key(key: Any, where: str) -> int:
@@ -114,7 +145,7 @@ def condition_category_map(config: str | Path | Mapping[Any, Any] | None = None)
     Parameters
     ----------
     config
-        ``None`` for the SPEC §1 default; a mapping (either ``{condition: category}`` or ``{"categories": {...}}``) whose
+        ``None`` for the docs/SPEC.md §1 default; a mapping (either ``{condition: category}`` or ``{"categories": {...}}``) whose
         keys are condition ids or exact condition names; or the path of a YAML file holding such a mapping
         (``configs/categories.yaml`` is the shipped default).
 
@@ -187,7 +218,7 @@ class LabelMatch:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Native label maps (SPEC §2)
+# Native label maps (docs/SPEC.md §2)
 
 #: HAM10000 ``dx`` (also ISIC 2018 Task 3 and DermaMNIST). akiec also holds Bowen's disease / in-situ SCC; bkl also holds
 #: solar lentigo and lichen-planus-like keratosis.

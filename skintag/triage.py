@@ -1,6 +1,6 @@
 """Triage engine: turns a model bundle's calibrated P(malignant) and condition probabilities into a TriageResult.
 
-This module owns every triage rule of SPEC §5 — urgency tier from the bundle's thresholds, the three-category breakdown,
+This module owns every triage rule of docs/SPEC.md §5 — urgency tier from the bundle's thresholds, the three-category breakdown,
 inflammatory auto-promotion, top-3 conditions, the discordance flag, quality gating, tier- and category-aware advice,
 the ABCDE guide and the disclaimer. The rules live in the pure :func:`triage_from_probabilities` (no torch, no images)
 so they can be pinned by unit tests on hand-made vectors; :func:`triage` and :func:`triage_many` add the image intake
@@ -24,11 +24,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from skintag.errors import BadImageError, ConfigError, ModelBundleError
+from skintag.stats import wilson_interval
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from PIL import Image
 
     from skintag.explain.attention import AttentionMaps
+    from skintag.images import IntakeLimits
+    from skintag.model.bundle import ModelBundle
 
 Tier = Literal["LOW", "MODERATE", "HIGH"]
 Category = Literal["malignant", "inflammatory", "benign"]
@@ -118,7 +121,7 @@ class TriageSettings:
     Attributes
     ----------
     crop : optional crop box as fractions of the decoded image (left, top, right, bottom), each in [0, 1].
-    max_bytes, max_pixels : intake limits handed to :func:`skintag.images.decode_image` (None = its defaults).
+    max_bytes, max_pixels : intake limits handed to :func:`skintag.images.intake` (None = its defaults).
     attention : also compute the attention maps from the same forward pass as the prediction.
     batch_size : images per forward pass in :func:`triage_many`.
     """
@@ -128,6 +131,13 @@ class TriageSettings:
     max_pixels: int | None = None
     attention: bool = False
     batch_size: int = 32
+
+    def intake_limits(self) -> IntakeLimits:
+        """The decoder limits of :func:`skintag.images.intake`: ``max_bytes`` / ``max_pixels`` where set."""
+        from skintag.images import IntakeLimits
+
+        given = {"max_bytes": self.max_bytes, "max_pixels": self.max_pixels}
+        return IntakeLimits(**{k: v for k, v in given.items() if v is not None})
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> TriageSettings:
@@ -248,7 +258,7 @@ def tier_for(p: float, thresholds: Mapping[str, float]) -> str:
 def category_breakdown(
     p_malignant: float, condition_probs: Sequence[float], category_map: Mapping[int, str]
 ) -> tuple[dict[str, float], str]:
-    """Three-category breakdown per SPEC §5 and its dominant category.
+    """Three-category breakdown per docs/SPEC.md §5 and its dominant category.
 
     malignant = p; the non-malignant mass 1 − p is split between inflammatory and benign in the ratio of the condition
     model's summed probabilities over the conditions the category map calls inflammatory and benign. If the condition
@@ -299,17 +309,6 @@ def discordance(score_tier: str, top: ConditionScore) -> str | None:
     return None
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion k/n."""
-    if n <= 0:
-        return (0.0, 1.0)
-    phat = k / n
-    denom = 1 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 def reliability_statement(
     p: float, reliability: Sequence[ReliabilityBin] | None
 ) -> tuple[tuple[float, float] | None, str]:
@@ -332,7 +331,7 @@ def reliability_statement(
 
 
 def advice_for(tier: str, dominant: str, *, promoted: bool, discordant: bool) -> Advice:
-    """Tier- and category-aware advice (SPEC §5)."""
+    """Tier- and category-aware advice (docs/SPEC.md §5)."""
     details: list[str] = []
     if tier == "HIGH":
         headline = "Prompt evaluation by a dermatologist within 1-2 weeks — do not delay."
@@ -417,7 +416,7 @@ def triage_from_probabilities(
     reliability: Sequence[ReliabilityBin] | None = None,
     model: Mapping[str, Any] | None = None,
 ) -> TriageResult:
-    """Apply every triage rule of SPEC §5 to one calibrated score and one condition distribution.
+    """Apply every triage rule of docs/SPEC.md §5 to one calibrated score and one condition distribution.
 
     Parameters
     ----------
@@ -527,7 +526,7 @@ def reliability_from_scores(
     return tuple(out)
 
 
-def bundle_reliability(bundle: Any) -> tuple[ReliabilityBin, ...] | None:
+def bundle_reliability(bundle: ModelBundle) -> tuple[ReliabilityBin, ...] | None:
     """Reliability table of a bundle, from ``manifest["reliability"]`` (list of {lo, hi, n, positives}) if present,
     else from the held-out rows (split not train/val) of ``<bundle>/eval/predictions_*.csv`` (columns y_true, y_score).
     Cached per bundle fingerprint; None when the bundle carries neither."""
@@ -563,7 +562,7 @@ def bundle_reliability(bundle: Any) -> tuple[ReliabilityBin, ...] | None:
     return table
 
 
-def bundle_model_info(bundle: Any) -> dict[str, Any]:
+def bundle_model_info(bundle: ModelBundle) -> dict[str, Any]:
     return {
         "name": getattr(bundle, "name", None),
         "version": getattr(bundle, "version", None),
@@ -628,48 +627,21 @@ def _json_scalar(v: Any) -> Any:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def apply_crop(image: Image.Image, crop: tuple[float, float, float, float] | None) -> Image.Image:
-    """Crop by fractions (left, top, right, bottom) of the image size; None returns the image unchanged."""
-    if crop is None:
-        return image
-    left, top, right, bottom = (float(x) for x in crop)
-    if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
-        raise ConfigError(
-            f"Crop box {crop} is invalid; expected fractions 0 <= left < right <= 1 and 0 <= top < bottom <= 1"
-        )
-    w, h = image.size
-    x0, y0 = math.floor(left * w), math.floor(top * h)
-    box = (x0, y0, max(math.floor(right * w), x0 + 1), max(math.floor(bottom * h), y0 + 1))
-    return image.crop(box)
-
-
 def load_image(image: Any, settings: TriageSettings) -> Image.Image:
-    """Decode bytes / a path / a PIL image into an RGB image via :func:`skintag.images.decode_image`, then crop."""
-    from PIL import Image as PILImage
-    from PIL import ImageOps
-
+    """Decode bytes / a path / a PIL image into an RGB image with :func:`skintag.images.load_rgb`, then crop."""
     from skintag import images as img_mod
 
-    if isinstance(image, PILImage.Image):
-        pil = ImageOps.exif_transpose(image).convert("RGB")
-    else:
-        kwargs: dict[str, Any] = {}
-        if settings.max_bytes is not None:
-            kwargs["max_bytes"] = settings.max_bytes
-        if settings.max_pixels is not None:
-            kwargs["max_pixels"] = settings.max_pixels
-        pil = img_mod.decode_image(image, **kwargs).image
-    return apply_crop(pil, settings.crop)
+    return img_mod.apply_crop(img_mod.load_rgb(image, limits=settings.intake_limits()).image, settings.crop)
 
 
-def _check_bundle(bundle: Any) -> None:
+def _check_bundle(bundle: ModelBundle) -> None:
     for attr in ("predict", "thresholds", "category_map", "class_names"):
         if not hasattr(bundle, attr):
             raise ModelBundleError(f"Object of type {type(bundle).__name__} is not a model bundle: lacks .{attr}")
 
 
 def triage_many(
-    bundle: Any, images: Sequence[Any], *, settings: TriageSettings | None = None
+    bundle: ModelBundle, images: Sequence[Any], *, settings: TriageSettings | None = None
 ) -> list[TriageResult | BadImageError]:
     """Triage several images with batched forward passes.
 
@@ -688,11 +660,11 @@ def triage_many(
     pending: list[tuple[int, Image.Image, QualityGate]] = []
     for i, src in enumerate(images):
         try:
-            pil = load_image(src, settings)
+            got = img_mod.intake(src, limits=settings.intake_limits(), quality=limits, crop=settings.crop)
         except BadImageError as exc:
             out[i] = exc
             continue
-        gate = quality_gate(img_mod.quality_report(pil, limits=limits))
+        pil, gate = got.image, quality_gate(got.quality)
         if gate.verdict == "reject":
             out[i] = rejected_result(gate, thresholds=thresholds, model=info, image=pil)
         else:
@@ -728,7 +700,7 @@ def triage_many(
     return out  # type: ignore[return-value]
 
 
-def triage(bundle: Any, image: Any, *, settings: TriageSettings | None = None) -> TriageResult:
+def triage(bundle: ModelBundle, image: Any, *, settings: TriageSettings | None = None) -> TriageResult:
     """Triage one image: decode → quality gate → preprocess → forward → heads → calibration → TriageResult.
 
     Parameters

@@ -164,6 +164,13 @@ def photo_8000x6000() -> bytes:
 
 
 @lru_cache(maxsize=1)
+def photo_3000px_jpeg() -> bytes:
+    """The real HAM10000 photo upscaled to a 3000×2250 JPEG (quality 90): above the 2048 px side limit, yet too small
+    for reduced-scale JPEG decoding (1/2 would give 1500 px), so every decoder must do the same LANCZOS downscale."""
+    return _encode(ham_photo().resize((3000, 2250), Image.Resampling.BICUBIC), "JPEG", quality=90)
+
+
+@lru_cache(maxsize=1)
 def exif_rotated_jpeg() -> bytes:
     """The real 600×450 HAM10000 photo stored unrotated with EXIF orientation 6 ("rotate 90° clockwise to view").
 

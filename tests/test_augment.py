@@ -1,4 +1,4 @@
-"""skintag.augment: SPEC §3 limits and probabilities, real-image runs, and a deterministic robustness suite."""
+"""skintag.augment: docs/SPEC.md §3 limits and probabilities, real-image runs, and a deterministic robustness suite."""
 
 from __future__ import annotations
 
@@ -112,8 +112,8 @@ def test_group_rates_match_probabilities():
     n = 400
     fired: Counter[str] = Counter()
     both_flips = 0
-    for seed in range(n):
-        seed_transform(t, seed)
+    for random_state in range(n):
+        seed_transform(t, random_state)
         applied = {name for name, _ in t(image=img)["applied_transforms"]}
         fired.update(g for g, members in names.items() if applied & members)
         both_flips += {"HorizontalFlip", "VerticalFlip"} <= applied
@@ -129,11 +129,11 @@ def test_field_transform_runs_on_real_images_and_changes_them(photos, severity):
     t = field_transform(severity)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no deprecated-argument warnings from albumentations
-        outs = [apply(t, im, seed=i) for i, im in enumerate(photos)]
+        outs = [apply(t, im, random_state=i) for i, im in enumerate(photos)]
     for im, out in zip(photos, outs, strict=True):
         assert out.mode == "RGB" and out.size == im.size
         assert np.abs(np.asarray(out, dtype=np.int16) - np.asarray(im, dtype=np.int16)).mean() > 1.0
-    again = [apply(t, im, seed=i) for i, im in enumerate(photos)]
+    again = [apply(t, im, random_state=i) for i, im in enumerate(photos)]
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(outs, again, strict=True))
 
 
@@ -150,7 +150,7 @@ def test_heavier_severity_degrades_more(photos):
     for sev in ("light", "heavy"):
         t = photometric(sev)
         diffs = [
-            np.abs(np.asarray(apply(t, im, seed=s), dtype=np.int16) - np.asarray(im, dtype=np.int16)).mean()
+            np.abs(np.asarray(apply(t, im, random_state=s), dtype=np.int16) - np.asarray(im, dtype=np.int16)).mean()
             for im in small
             for s in range(8)
         ]
@@ -159,7 +159,7 @@ def test_heavier_severity_degrades_more(photos):
 
 
 def test_image_size_resizes_first(photos):
-    out = apply(field_transform("moderate", image_size=64), photos[0], seed=3)
+    out = apply(field_transform("moderate", image_size=64), photos[0], random_state=3)
     assert out.size == (64, 64)
     with pytest.raises(ConfigError, match="too small"):
         field_transform("light", image_size=4)
@@ -173,15 +173,15 @@ def test_robustness_suite_keys_and_determinism(photos):
     out = {}
     for name, t in suite.items():
         assert all(leaf.p == 1.0 for leaf in _leaves(t)), name
-        a, b = apply(t, im, seed=7), apply(t, im, seed=7)
+        a, b = apply(t, im, random_state=7), apply(t, im, random_state=7)
         assert np.array_equal(np.asarray(a), np.asarray(b)), name
-        fresh = apply(robustness_transforms()[name], im, seed=7)
+        fresh = apply(robustness_transforms()[name], im, random_state=7)
         assert np.array_equal(np.asarray(a), np.asarray(fresh)), name
         out[name] = a
     assert np.array_equal(np.asarray(out["clean"]), np.asarray(im))
-    # fixed strengths: parameter-free entries give the same output whatever the seed
+    # fixed strengths: parameter-free entries give the same output whatever the random_state
     for name in ("blur_light", "blur_heavy", "dark", "bright", "jpeg_light", "jpeg_heavy", "rotation_15", "rotation_45"):
-        assert np.array_equal(np.asarray(out[name]), np.asarray(apply(suite[name], im, seed=99))), name
+        assert np.array_equal(np.asarray(out[name]), np.asarray(apply(suite[name], im, random_state=99))), name
     mean = {k: float(np.asarray(v, dtype=np.float64).mean()) for k, v in out.items()}
     assert mean["dark"] < mean["clean"] - 50 and mean["bright"] > mean["clean"] + 30
     sharp = {k: laplacian_variance(out[k]) for k in ("clean", "blur_light", "blur_heavy")}

@@ -166,7 +166,7 @@ def test_load_model_card_reads_generated_model_cards(tmp_path):
 # -- render_stats on a hand-made table ------------------------------------------------------------------------------
 
 
-def _tiny_table() -> pd.DataFrame:
+def _tiny_table() -> tuple[pd.DataFrame, LabelAudit]:
     df = pd.DataFrame(
         {
             "image_path": ["/a.jpg", "", "/c.jpg"],
@@ -195,12 +195,11 @@ def _tiny_table() -> pd.DataFrame:
     audit.add_label("toy", "nevus", 4, UNMAPPED)
     audit.add_problem(Problem("toy", "meta.csv", 3, "dx", "nevus", "one of mel, nv", UNKNOWN_LABEL))
     audit.add_problem(Problem("toy", "meta.csv", None, "image_id", "1 of 3", "image files under images/", MISSING_IMAGE))
-    df.attrs["audit"] = audit
-    return df
+    return df, audit
 
 
 def test_render_stats_hand_computed():
-    stats = cards.render_stats(_tiny_table())
+    stats = cards.render_stats(*_tiny_table())
     for line in [
         "| rows (images) | 3 |",
         "| image files present | 2 |",
@@ -231,7 +230,10 @@ def test_render_stats_hand_computed():
     assert "| I |" not in stats
     skin = stats.split("Fitzpatrick type (exact):")[1]
     assert skin.index("| II |") < skin.index("| V |") < skin.index("| unknown |")
-    assert cards.render_stats(_tiny_table()) == stats  # deterministic
+    assert cards.render_stats(*_tiny_table()) == stats  # deterministic
+    no_audit = cards.render_stats(_tiny_table()[0])
+    assert "No label audit is attached to this table." in no_audit
+    assert "| mel | 0 Melanoma | ? | 1 |" in no_audit  # how a label was mapped is unknown without the audit
 
 
 def test_age_band_edges():

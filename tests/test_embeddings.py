@@ -47,7 +47,7 @@ class ForwardCounter:
 @pytest.fixture(scope="module")
 def model():
     torch.set_num_threads(1)
-    return new_backbone(TINY, seed=0)
+    return new_backbone(TINY, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_second_run_makes_zero_model_calls(model, prep, paths, reference, tmp_pa
 def test_cache_keys_on_backbone_and_preprocessing(model, prep, paths, tmp_path):
     cache = EmbeddingCache(tmp_path / "cache")
     extract_embeddings(model, prep, paths[:4], cache=cache, progress=False)
-    other_model = new_backbone(TINY, seed=1)
+    other_model = new_backbone(TINY, random_state=1)
     counter = ForwardCounter(other_model)
     try:
         extract_embeddings(other_model, prep, paths[:4], cache=cache, progress=False)
@@ -122,7 +122,7 @@ def test_cache_keys_on_backbone_and_preprocessing(model, prep, paths, tmp_path):
 
 
 def test_fine_tuning_changes_the_backbone_key(model):
-    tuned = new_backbone(TINY, seed=0)
+    tuned = new_backbone(TINY, random_state=0)
     assert backbone_hash(tuned) == backbone_hash(model)
     with torch.no_grad():
         tuned.head.mlp.fc2.bias.add_(0.1)  # in place: the memoised hash must notice
@@ -135,7 +135,7 @@ def test_fine_tuning_changes_the_backbone_key(model):
     h_step = backbone_hash(tuned)
     assert h_step != h_edit
     # loading those weights into another model gives the same hash as the tuned one
-    other = new_backbone(TINY, seed=9)
+    other = new_backbone(TINY, random_state=9)
     other.load_state_dict({k: v.clone() for k, v in tuned.state_dict().items()})
     assert backbone_hash(other) == h_step
 
@@ -176,6 +176,13 @@ def test_bad_image_is_named(model, prep, paths, tmp_path):
     bad.write_bytes(b"hello, not a jpeg")
     with pytest.raises(BadImageError, match="not_an_image.jpg"):
         extract_embeddings(model, prep, [paths[0], bad], progress=False)
+
+
+def test_missing_image_file_is_a_data_file_error(tmp_path):
+    from skintag.errors import DataFileError
+
+    with pytest.raises(DataFileError, match="gone.jpg"):
+        load_image(tmp_path / "gone.jpg")
 
 
 def test_image_key_is_content_hash(paths, tmp_path):

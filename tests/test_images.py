@@ -340,3 +340,60 @@ def test_ita_category_boundaries():
         "brown", "dark", "dark",
     ]
     assert ita_category(float("nan")) == "unknown"
+
+
+# -- one decoder for training, embedding and serving --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["rgba_png_transparent", "photo_3000px_jpeg", "exif_rotated_jpeg", "png_16bit"])
+def test_training_embedding_and_serving_decode_to_identical_pixels(name, tmp_path):
+    from skintag.embeddings import load_image
+    from skintag.images import intake
+    from skintag.triage import TriageSettings
+    from skintag.triage import load_image as triage_load
+    from training.common import open_rgb
+
+    data = getattr(ic, name)()
+    path = tmp_path / f"{name}.{'jpg' if 'jpeg' in name else 'png'}"
+    path.write_bytes(data)
+    served = np.asarray(intake(data).image)
+    decoded = {
+        "training (open_rgb)": open_rgb(path),
+        "embedding (load_image, path)": load_image(path),
+        "embedding (load_image, bytes)": load_image(data),
+        "triage (bytes)": triage_load(data, TriageSettings()),
+        "triage (path)": triage_load(str(path), TriageSettings()),
+        "in-memory PIL": intake(Image.open(io.BytesIO(data))).image,
+    }
+    for where, image in decoded.items():
+        assert image.mode == "RGB", where
+        np.testing.assert_array_equal(np.asarray(image), served, err_msg=where)
+    if name == "rgba_png_transparent":  # transparency composited onto white, as a plain .convert("RGB") would not
+        assert served.shape == (80, 100, 3)
+        assert (served[:, 50:] == 255).all() and (served[:, :50] == (120, 80, 60)).all()
+        assert not np.array_equal(np.asarray(Image.open(path).convert("RGB")), served)
+    if name == "photo_3000px_jpeg":  # downscaled to the 2048 px side on every path
+        assert served.shape == (1536, 2048, 3)
+
+
+def test_intake_is_one_call_with_quality_and_crop():
+    from skintag.images import Intake, IntakeLimits, intake
+
+    got = intake(ic.ham_jpeg(), crop=(0.25, 0.25, 0.75, 0.75))
+    assert isinstance(got, Intake) and got.accepted and got.quality.verdict == "pass"
+    assert got.decoded.image.size == (600, 450) and got.image.size == (300, 225)
+    assert got.describe()["scored_size"] == [300, 225] and got.describe()["quality"]["verdict"] == "pass"
+    with pytest.raises(BadImageError) as info:
+        intake(ic.ham_jpeg(), limits=IntakeLimits(max_bytes=1000))
+    assert info.value.reason == "too_large"
+    small = intake(ic.ham_jpeg(), limits=IntakeLimits(max_side=300))
+    assert small.image.size == (300, 225) and small.decoded.downscaled
+    dark = intake(_encode_jpeg(ImageEnhance.Brightness(ic.ham_photo()).enhance(0.1)))
+    assert not dark.accepted and dark.quality["brightness"].verdict == "reject"
+
+
+def _encode_jpeg(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+

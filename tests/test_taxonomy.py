@@ -197,3 +197,20 @@ def test_fitzpatrick17k_labels(label, partition, cid, how):
 def test_normalise_text():
     assert tx.normalise_text("  Basal-Cell__Carcinoma  nodular ") == "basal cell carcinoma nodular"
     assert tx.archive_leading_term("Squamous cell carcinoma,  NOS") == "squamous cell carcinoma"
+
+
+def test_label_categories_never_call_an_unmapped_label_benign():
+    # Melanoma; nevus; dermatofibroma; Other flagged malignant by its dataset (Kaposi sarcoma); Other not malignant;
+    # a nevus a dataset calls malignant (the dataset's flag wins)
+    cids, flags = [0, 4, 6, 9, 9, 4], [1, 0, 0, 1, 0, 1]
+    assert tx.label_categories(cids, flags) == [
+        "malignant", "benign", "inflammatory", "malignant", tx.OTHER_CATEGORY, "malignant",
+    ]  # fmt: skip
+    # a custom map moves mapped conditions, never an unmapped one into "benign"
+    custom = {**tx.DEFAULT_CATEGORY_MAP, 6: "benign"}
+    assert tx.label_categories(cids, flags, custom)[2:5] == ["benign", "malignant", tx.OTHER_CATEGORY]
+    assert tx.LABEL_CATEGORIES == ("malignant", "inflammatory", "benign", "other")
+    assert tx.LABEL_CATEGORY_NAMES["other"] == "Other / Unknown (not assessed)"
+    assert "benign" not in tx.label_categories([9] * 3, [0, 1, 0])
+    with pytest.raises(ValueError):
+        tx.label_categories([0, 1], [1])

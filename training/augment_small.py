@@ -1,6 +1,6 @@
 """Augmentation for very small images (DermaMNIST's 28 px).
 
-SPEC §3's field-condition transforms (blur up to 9 px, JPEG 40, shadows, glare) erase a 28-px lesion, so tiny images
+docs/SPEC.md §3's field-condition transforms (blur up to 9 px, JPEG 40, shadows, glare) erase a 28-px lesion, so tiny images
 get a light geometric + colour variant instead: flips and 90° rotations (dermoscopy has no canonical orientation), a
 small affine jitter with reflected borders, and brightness/contrast/saturation/hue jitter. Larger images use
 ``skintag.augment.field_transform`` at the configured severity.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 
-def small_image_transform(seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def small_image_transform(random_state: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """An albumentations pipeline for tiny RGB uint8 images (H×W×3 → H×W×3), seeded for reproducibility."""
     import albumentations as A
     import cv2
@@ -32,7 +32,7 @@ def small_image_transform(seed: int | None = None) -> Callable[[np.ndarray], np.
             ),
             A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.03, p=0.8),
         ],
-        seed=seed,
+        seed=random_state,
     )
 
     def apply(image: np.ndarray) -> np.ndarray:
@@ -42,17 +42,17 @@ def small_image_transform(seed: int | None = None) -> Callable[[np.ndarray], np.
     return apply
 
 
-def make_transform(kind: str, seed: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+def make_transform(kind: str, random_state: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
     """The training-time transform for ``finetune.augment``: "none", "small", or a field severity."""
     if kind == "none":
         return None
     if kind == "small":
-        return small_image_transform(seed)
+        return small_image_transform(random_state)
     from skintag.augment import field_transform
 
     pipeline = field_transform(kind)
-    if seed is not None and hasattr(pipeline, "set_random_seed"):
-        pipeline.set_random_seed(seed)
+    if random_state is not None and hasattr(pipeline, "set_random_seed"):
+        pipeline.set_random_seed(random_state)
 
     def apply(image: np.ndarray) -> np.ndarray:
         return pipeline(image=image)["image"]

@@ -22,16 +22,16 @@ MALIGNANT_LIST: list[int] = sorted(MALIGNANT_IDS)
 
 
 def setup_torch(cfg: dict[str, Any]) -> None:
-    """Apply ``threads`` (CPU threads for torch) and seed python, numpy and torch from ``seed``."""
+    """Apply ``threads`` (CPU threads for torch) and seed python, numpy and torch from the config's ``seed``."""
     import torch
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
         os.environ.setdefault("OMP_NUM_THREADS", str(cfg["threads"]))
-    seed = int(cfg["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    random_state = int(cfg["seed"])
+    random.seed(random_state)
+    np.random.seed(random_state)
+    torch.manual_seed(random_state)
 
 
 def initial_backbone(cfg: dict[str, Any]) -> SiglipVisionModel:
@@ -40,7 +40,7 @@ def initial_backbone(cfg: dict[str, Any]) -> SiglipVisionModel:
 
     bb = cfg["backbone"]
     if bb["source"] == "scratch":
-        return new_backbone(bb["config"], seed=int(cfg["seed"]))
+        return new_backbone(bb["config"], random_state=int(cfg["seed"]))
     return load_backbone(bb["source"], revision=bb.get("revision"))
 
 
@@ -62,11 +62,11 @@ def make_preprocessing(cfg: dict[str, Any], backbone: SiglipVisionModel | None =
 
 
 def open_rgb(path: str | Path) -> Image.Image:
-    """Decode an image file exactly as the app decodes an upload (:func:`skintag.images.decode_image`: EXIF orientation,
-    any mode to RGB, transparency flattened onto white)."""
-    from skintag.images import decode_image
+    """Decode an image file exactly as the app decodes an upload (:func:`skintag.images.load_rgb`, the one decoder:
+    EXIF orientation, any mode to RGB, transparency flattened onto white, longer side at most 2048 px)."""
+    from skintag.images import load_rgb
 
-    return decode_image(path).image
+    return load_rgb(path).image
 
 
 def present_classes(condition_ids: np.ndarray) -> list[int]:

@@ -45,7 +45,7 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
 
     parts = []
     for dataset, ids in shipped.groupby("dataset", sort=False)["image_id"]:
-        table = load_dataset(str(dataset), data_root).set_index("image_id")
+        table = load_dataset(str(dataset), data_root).table.set_index("image_id")
         missing = set(ids.astype(str)) - set(table.index.astype(str))
         if missing:
             raise KeyError(f"{len(missing)} images of {name} are not in the {dataset} data under {data_root}")

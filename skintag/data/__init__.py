@@ -1,42 +1,35 @@
-"""The data layer: one loader per dataset returning the unified table, the label audit, splits and sample weights.
+"""The data layer: one loader module per dataset (:mod:`skintag.data.datasets`), the registry that dispatches to them,
+the label audit, splits and sample weights.
 
 ``from skintag.data import load_dataset, load_datasets, DATASETS`` is cheap (pandas and numpy only); the split and
-weight helpers live in :mod:`skintag.data.splits` and :mod:`skintag.data.weights` (scikit-learn / scipy are imported there).
+weight helpers live in :mod:`skintag.data.splits` and :mod:`skintag.data.weights` (scikit-learn / scipy are imported
+there). Skin type is parsed by :mod:`skintag.fitzpatrick`.
 """
 
+from skintag.data._common import DatasetInfo, LoadedDataset
 from skintag.data.audit import LabelAudit, Problem
-from skintag.data.loaders import (
+from skintag.data.registry import (
     DATASET_NAMES,
     DATASETS,
-    DatasetInfo,
     available_datasets,
-    load_bcn20000,
+    derived_datasets,
+    distinct_images,
     load_dataset,
     load_datasets,
-    load_ddi,
-    load_dermamnist,
-    load_fitzpatrick17k,
-    load_ham10000,
-    load_pad_ufes_20,
 )
-from skintag.data.schema import COLUMNS, FITZPATRICK_GROUPS, parse_fitzpatrick
+from skintag.data.schema import COLUMNS
 
 __all__ = [
     "COLUMNS",
     "DATASETS",
     "DATASET_NAMES",
-    "FITZPATRICK_GROUPS",
     "DatasetInfo",
     "LabelAudit",
+    "LoadedDataset",
     "Problem",
     "available_datasets",
-    "load_bcn20000",
+    "derived_datasets",
+    "distinct_images",
     "load_dataset",
     "load_datasets",
-    "load_ddi",
-    "load_dermamnist",
-    "load_fitzpatrick17k",
-    "load_ham10000",
-    "load_pad_ufes_20",
-    "parse_fitzpatrick",
 ]

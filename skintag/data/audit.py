@@ -3,8 +3,9 @@
 A loader never drops a row or sends a label to "Other" without a trace: it counts each raw label with the condition it
 went to and *how* (``exact``, ``keyword``, ``partition`` or ``unmapped→Other``), and records each problem (a missing
 image file, an unreadable row, an unknown label, a bad Fitzpatrick value) as a :class:`Problem` naming the dataset, file,
-row, column, value and what was expected. The audit is attached to the loaded table as ``df.attrs["audit"]``; with
-``strict=True`` the first error is raised instead (:meth:`LabelAudit.raise_for_errors`).
+row, column, value and what was expected. A load returns the audit beside the table
+(:class:`~skintag.data.LoadedDataset`); with ``strict=True`` the first error is raised instead
+(:meth:`LabelAudit.raise_for_errors`).
 """
 
 from __future__ import annotations

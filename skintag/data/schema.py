@@ -1,13 +1,9 @@
-"""The unified dataset table: column names and types, Fitzpatrick parsing, and the small IO helpers loaders share.
+"""The unified dataset table: column names and types, and the small IO helpers loaders share.
 
-Every loader returns one row per image with :data:`COLUMNS` in this order (see CONTRACTS §1). Text columns use pandas'
-string dtype with missing values as ``NaN`` (test with ``pd.isna``); ``fitzpatrick`` and ``fitzpatrick_centaur`` are
-nullable ``Int64`` (1-6 or ``<NA>``).
-
-Fitzpatrick values are parsed by :func:`parse_fitzpatrick`: ``1``-``6`` (also ``"3.0"``), Roman ``"I"``-``"VI"``, and
-``-1``, empty, ``UNK``/``unknown``/``NA`` for unknown. DDI's ``skin_tone`` codes 12 / 34 / 56 give a *coarse group only*
-(I-II / III-IV / V-VI) and never an invented exact type. Anything else is a bad value, reported with file, row, value and
-what was expected.
+Every loader returns one row per image with :data:`COLUMNS` in this order (see docs/CONTRACTS.md §1). Text columns
+use pandas' string dtype with missing values as ``NaN`` (test with ``pd.isna``); ``fitzpatrick`` and
+``fitzpatrick_centaur`` are nullable ``Int64`` (1-6 or ``<NA>``); ``fitzpatrick_group`` is one of
+:data:`skintag.fitzpatrick.GROUPS`. Skin-type values are parsed by :func:`skintag.fitzpatrick.parse` (the one parser).
 """
 
 from __future__ import annotations
@@ -15,13 +11,12 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from skintag.data.audit import BAD_FITZPATRICK, UNREADABLE_ROW, LabelAudit, Problem
+from skintag.data.audit import UNREADABLE_ROW, LabelAudit, Problem
 from skintag.errors import DataFileError
 
 COLUMNS: list[str] = [
@@ -66,110 +61,6 @@ DTYPES: dict[str, str] = {
 }
 DOMAINS: tuple[str, ...] = ("dermoscopic", "clinical", "smartphone")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Fitzpatrick skin type
-
-#: The DDI grouping, plus "unknown" which is its own group and never merged into another.
-FITZPATRICK_GROUPS: tuple[str, ...] = ("I-II", "III-IV", "V-VI", "unknown")
-UNKNOWN_GROUP = "unknown"
-_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
-_UNKNOWN_TOKENS = {"", "-1", "-1.0", "unk", "unknown", "na", "nan", "n/a", "none"}
-_DDI_CODES = {"12": "I-II", "34": "III-IV", "56": "V-VI"}
-FITZPATRICK_EXPECTED = "1-6, I-VI, or -1/empty/UNK for unknown"
-DDI_SKIN_TONE_EXPECTED = "12, 34 or 56 (FST I-II, III-IV, V-VI)"
-
-
-def group_of(fitzpatrick: int | None) -> str:
-    """Exact type 1-6 → "I-II" / "III-IV" / "V-VI"; ``None`` → "unknown"."""
-    if fitzpatrick is None or pd.isna(fitzpatrick):
-        return UNKNOWN_GROUP
-    return FITZPATRICK_GROUPS[(int(fitzpatrick) - 1) // 2]
-
-
-def binary_group(fitzpatrick: int | None) -> str:
-    """The I-III vs IV-VI grouping of an exact type; "unknown" when not known exactly."""
-    if fitzpatrick is None or pd.isna(fitzpatrick):
-        return UNKNOWN_GROUP
-    return "I-III" if int(fitzpatrick) <= 3 else "IV-VI"
-
-
-@dataclass(frozen=True)
-class FitzpatrickValue:
-    """A parsed skin-type value: exact type (or ``None``), group, and whether the raw value was acceptable."""
-
-    exact: int | None
-    group: str
-    ok: bool
-
-
-def parse_fitzpatrick(raw: object, *, coarse_codes: bool = False) -> FitzpatrickValue:
-    """Parse one raw Fitzpatrick value.
-
-    Parameters
-    ----------
-    raw
-        The cell as read (str, int, float or missing).
-    coarse_codes
-        Accept DDI's ``skin_tone`` codes 12 / 34 / 56, which give the group only (``exact=None``).
-
-    Returns
-    -------
-    FitzpatrickValue
-        ``ok=False`` (and group "unknown") for a value that is neither a type, a known unknown marker, nor (with
-        ``coarse_codes``) a DDI code.
-    """
-    if raw is None or (isinstance(raw, float) and np.isnan(raw)) or raw is pd.NA:
-        return FitzpatrickValue(None, UNKNOWN_GROUP, True)
-    text = str(raw).strip()
-    if text.lower() in _UNKNOWN_TOKENS:
-        return FitzpatrickValue(None, UNKNOWN_GROUP, True)
-    if coarse_codes:
-        key = text[:-2] if text.endswith(".0") else text
-        if key in _DDI_CODES:
-            return FitzpatrickValue(None, _DDI_CODES[key], True)
-        return FitzpatrickValue(None, UNKNOWN_GROUP, False)
-    if text.upper() in _ROMAN:
-        exact = _ROMAN[text.upper()]
-        return FitzpatrickValue(exact, group_of(exact), True)
-    try:
-        number = float(text)
-    except ValueError:
-        return FitzpatrickValue(None, UNKNOWN_GROUP, False)
-    if number.is_integer() and 1 <= number <= 6:
-        exact = int(number)
-        return FitzpatrickValue(exact, group_of(exact), True)
-    return FitzpatrickValue(None, UNKNOWN_GROUP, False)
-
-
-def parse_fitzpatrick_column(
-    values: Sequence[object],
-    *,
-    dataset: str,
-    file: str,
-    column: str,
-    lines: Sequence[int] | None,
-    audit: LabelAudit,
-    coarse_codes: bool = False,
-) -> tuple[list[int | None], list[str]]:
-    """Parse a whole column (each distinct value once); bad values become ``BAD_FITZPATRICK`` problems and unknown."""
-    cache: dict[str, FitzpatrickValue] = {}
-    exact: list[int | None] = []
-    groups: list[str] = []
-    expected = DDI_SKIN_TONE_EXPECTED if coarse_codes else FITZPATRICK_EXPECTED
-    for i, raw in enumerate(values):
-        key = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
-        parsed = cache.get(key)
-        if parsed is None:
-            parsed = cache[key] = parse_fitzpatrick(raw, coarse_codes=coarse_codes)
-        if not parsed.ok:
-            audit.add_problem(
-                Problem(dataset, file, lines[i] if lines is not None else i, column, key, expected, BAD_FITZPATRICK)
-            )
-        exact.append(parsed.exact)
-        groups.append(parsed.group)
-    return exact, groups
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Reading files

@@ -81,7 +81,7 @@ def make_splits(
     *,
     val_frac: float = 0.15,
     test_frac: float = 0.15,
-    seed: int = 0,
+    random_state: int = 0,
     use_official: bool = False,
     n_folds: int = 20,
 ) -> pd.Series:
@@ -92,7 +92,7 @@ def make_splits(
     df : the unified table (needs dataset, image_id, malignant, domain; patient_id / lesion_id / official_split used
         when present).
     val_frac, test_frac : target fractions of rows (met to within ``1 / n_folds``).
-    seed : random state of the fold assignment (same seed and data → same split).
+    random_state : seed of the fold assignment (same seed and data → same split).
     use_official : keep ``official_split`` where present (see module docstring).
     n_folds : granularity of the stratified group folds.
 
@@ -150,7 +150,7 @@ def make_splits(
         )
         per_group = sub.groupby("group", sort=True).agg(malignant=("malignant", "max"), domain=("domain", "first"))
         strata = per_group["malignant"].astype(str).to_numpy() + "|" + per_group["domain"].to_numpy()
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
         group_fold = np.empty(len(per_group), dtype=np.int64)
         with warnings.catch_warnings():
             # "The least populated class in y has only k members": expected for rare strata
@@ -159,7 +159,7 @@ def make_splits(
                 group_fold[test_index] = f
         fold_of = group_fold[np.searchsorted(per_group.index.to_numpy(), sub_groups)]
         # a random (seeded) order of folds, so fold 0 (which StratifiedGroupKFold fills first) is not always test
-        order = np.random.default_rng(seed).permutation(folds)
+        order = np.random.default_rng(random_state).permutation(folds)
         rank = np.empty(folds, dtype=np.int64)
         rank[order] = np.arange(folds)
         r = rank[fold_of]

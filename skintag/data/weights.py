@@ -1,4 +1,4 @@
-"""Fairness-aware sample weights (SPEC §3): ``w = w_domain × w_fitz``.
+"""Fairness-aware sample weights (docs/SPEC.md §3): ``w = w_domain × w_fitz``.
 
 * ``w_domain`` gives each imaging domain an equal share of the loss: a domain with ``n_d`` of ``N`` rows gets
   ``N / (D · n_d)`` per row (``D`` = number of domains present), so every domain's weights sum to ``N / D``.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skintag.data.schema import UNKNOWN_GROUP
 from skintag.errors import ConfigError
+from skintag.fitzpatrick import UNKNOWN
 
 
 def fairness_weights(
@@ -47,9 +47,9 @@ def fairness_weights(
     if n == 0:
         return np.zeros(0, dtype=float)
     domain = df[domain_col].astype(str).to_numpy()
-    group = df[group_col].astype(object).where(df[group_col].notna(), UNKNOWN_GROUP).astype(str).to_numpy()
+    group = df[group_col].astype(object).where(df[group_col].notna(), UNKNOWN).astype(str).to_numpy()
     label = df[label_col].astype(str).to_numpy()
-    unknown = group == UNKNOWN_GROUP
+    unknown = group == UNKNOWN
 
     domains, domain_codes = np.unique(domain, return_inverse=True)
     domain_counts = np.bincount(domain_codes)

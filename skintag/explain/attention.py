@@ -29,6 +29,8 @@ from skintag.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from skintag.model.bundle import ModelBundle
+
 
 @dataclass(frozen=True, eq=False)
 class AttentionMaps:
@@ -139,7 +141,7 @@ def attention_maps(
     ]
 
 
-def compute_attention(bundle: Any, images: Sequence[Image.Image], **kwargs: Any) -> list[AttentionMaps]:
+def compute_attention(bundle: ModelBundle, images: Sequence[Image.Image], **kwargs: Any) -> list[AttentionMaps]:
     """Attention maps for images through a bundle (one forward pass with attentions)."""
     emb, outputs = bundle.forward_pixels(bundle.preprocess(list(images)), output_attentions=True)
     return attention_maps(bundle.backbone, outputs, **kwargs)

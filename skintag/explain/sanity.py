@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from skintag.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from skintag.model.bundle import ModelBundle
 
 DEFAULT_BOUND = 0.5
 
@@ -78,22 +81,22 @@ def compare_maps(
     return SanityResult(method, rhos, stat, float(bound), stat < bound)
 
 
-def randomized_backbone(backbone: Any, *, seed: int = 0) -> Any:
-    """A freshly initialised model of the same class and config as ``backbone`` (weights drawn with ``seed``).
+def randomized_backbone(backbone: Any, *, random_state: int = 0) -> Any:
+    """A freshly initialised model of the same class and config as ``backbone`` (weights drawn with ``random_state``).
 
-    If that seed happens to reproduce ``backbone``'s own weights (a model that was initialised with the same seed and
+    If that random_state happens to reproduce ``backbone``'s own weights (a model that was initialised with the same random_state and
     never trained, like a test bundle), the next seeds are tried, so the result always differs from ``backbone``.
     """
     import torch
 
     reference = next(iter(backbone.state_dict().values()))
-    for s in range(seed, seed + 100):
+    for s in range(random_state, random_state + 100):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(s)
             model = type(backbone)(backbone.config)
         if not torch.equal(next(iter(model.state_dict().values())), reference):
             return model.eval()
-    raise ConfigError(f"Could not draw random weights that differ from the model's (seeds {seed}-{seed + 99})")
+    raise ConfigError(f"Could not draw random weights that differ from the model's (seeds {random_state}-{random_state + 99})")
 
 
 def backbone_attention_sanity(
@@ -102,7 +105,7 @@ def backbone_attention_sanity(
     *,
     kind: Literal["map_head", "rollout"] = "rollout",
     bound: float = DEFAULT_BOUND,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> SanityResult:
     """Randomisation check of an attention map for a backbone on preprocessed pixels (N, 3, H, W)."""
     import torch
@@ -111,7 +114,7 @@ def backbone_attention_sanity(
 
     if kind not in ("map_head", "rollout"):
         raise ConfigError(f"Unknown attention map {kind!r}; expected 'map_head' or 'rollout'")
-    rnd = randomized_backbone(backbone, seed=seed)
+    rnd = randomized_backbone(backbone, random_state=random_state)
     maps = []
     for model in (backbone, rnd):
         with torch.no_grad():
@@ -121,27 +124,27 @@ def backbone_attention_sanity(
 
 
 def attention_sanity(
-    bundle: Any,
+    bundle: ModelBundle,
     images: Sequence[Image.Image],
     *,
     kind: Literal["map_head", "rollout"] = "rollout",
     bound: float = DEFAULT_BOUND,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> SanityResult:
     """Randomisation check of an attention map on real images: the bundle's backbone vs a randomised one."""
     pv = bundle.preprocess(list(images))
-    return backbone_attention_sanity(bundle.backbone, pv, kind=kind, bound=bound, seed=seed)
+    return backbone_attention_sanity(bundle.backbone, pv, kind=kind, bound=bound, random_state=random_state)
 
 
 def shap_sanity(
-    bundle: Any,
+    bundle: ModelBundle,
     images: Sequence[Image.Image],
     *,
     max_evals: int = 100,
     masker: str = "blur(16,16)",
     output: Literal["calibrated", "raw"] = "raw",
     bound: float = DEFAULT_BOUND,
-    seed: int = 0,
+    random_state: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> SanityResult:
     """Randomisation check of SHAP maps: the same heads on the trained backbone vs a randomised backbone.
@@ -151,7 +154,7 @@ def shap_sanity(
     """
     from skintag.explain.shap_image import explain_shap
 
-    rnd = randomized_backbone(bundle.backbone, seed=seed)
+    rnd = randomized_backbone(bundle.backbone, random_state=random_state)
     trained, randomised = [], []
     for img in images:
         kw = {"max_evals": max_evals, "masker": masker, "output": output, "progress": progress}

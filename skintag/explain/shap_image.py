@@ -16,12 +16,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from skintag.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from skintag.model.bundle import ModelBundle
 
 ProgressFn = Callable[[int, int], None]
 Output = Literal["calibrated", "raw"]
@@ -79,12 +82,12 @@ def cache_key(image: Image.Image, fingerprint: str, max_evals: int, masker: str,
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _model_size_image(bundle: Any, image: Image.Image) -> np.ndarray:
+def _model_size_image(bundle: ModelBundle, image: Image.Image) -> np.ndarray:
     size = int(bundle.image_size)
     return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
-def pipeline_fn(bundle: Any, *, output: Output = "calibrated", backbone: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+def pipeline_fn(bundle: ModelBundle, *, output: Output = "calibrated", backbone: Any = None) -> Callable[[np.ndarray], np.ndarray]:
     """Batched function (n, S, S, 3) image array → (n, 1) P(malignant), through the bundle's full pipeline.
 
     ``backbone`` swaps in another backbone of the same architecture (used by the randomisation sanity check); its
@@ -112,7 +115,7 @@ def pipeline_fn(bundle: Any, *, output: Output = "calibrated", backbone: Any = N
 
 
 def explain_shap(
-    bundle: Any,
+    bundle: ModelBundle,
     image: Image.Image,
     *,
     max_evals: int = 300,

@@ -1,9 +1,11 @@
 """Fairness auditing of a binary malignancy score across skin types and other groups.
 
 Public API: :func:`fairness_report` (one call) and :class:`FairnessAudit` (precompute once, report at many thresholds),
-:class:`FairnessReport`, the grouping helpers (:func:`skin_type_groups`, :func:`age_band`, :func:`intersect`,
-:func:`parse_fitzpatrick`), :func:`mitigation_whatif` (imported lazily: it needs scikit-learn and fairlearn) and
-:func:`read_predictions` / :func:`validate_predictions`. Torch-free and streamlit-free.
+:class:`FairnessReport`, the grouping helpers (:func:`skin_type_groups`, :func:`age_band`, :func:`intersect`),
+:func:`mitigation_whatif` (imported lazily: it needs scikit-learn and fairlearn) and :func:`read_predictions` /
+:func:`validate_predictions`. Skin types are parsed by :mod:`skintag.fitzpatrick`, the statistics live in
+:mod:`skintag.stats`, the text exports in :mod:`skintag.fairness.export`; the HTML document is one layer up, in
+:mod:`skintag.documents.fairness_report`. Torch-free, scikit-learn-free and streamlit-free on import.
 """
 
 from typing import Any
@@ -17,7 +19,6 @@ from skintag.fairness.groups import (
     column_groups,
     intersect,
     make_groups,
-    parse_fitzpatrick,
     skin_type_groups,
 )
 from skintag.fairness.report import FairnessAudit, FairnessReport, fairness_report
@@ -34,7 +35,6 @@ __all__ = [
     "intersect",
     "make_groups",
     "mitigation_whatif",
-    "parse_fitzpatrick",
     "read_predictions",
     "skin_type_groups",
     "validate_predictions",

@@ -1,4 +1,4 @@
-"""Reading and validating a predictions table (CONTRACTS §3, or any model's predictions mapped by the user), and the
+"""Reading and validating a predictions table (docs/CONTRACTS.md §3, or any model's predictions mapped by the user), and the
 default operating point from a bundle manifest.
 
 Validation names the bad column and the first bad rows (1-based data rows, as a spreadsheet shows them after the

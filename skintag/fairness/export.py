@@ -1,10 +1,10 @@
-"""Exports of a :class:`FairnessReport`: JSON (everything, NaN as null), CSV (the per-group table), Markdown (summary,
-gaps and per-group table) and a self-contained HTML report with the plotly charts embedded (plotly.js inlined once,
-so the file opens offline)."""
+"""Text exports of a :class:`FairnessReport`: JSON (everything, NaN as null), CSV (the per-group table) and Markdown
+(summary, gaps and per-group table), plus the display tables the page, the HTML document
+(:mod:`skintag.documents.fairness_report`) and the model card share. No figures here: this module sits below
+:mod:`skintag.plots`."""
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from pathlib import Path
@@ -59,14 +59,15 @@ def report_to_dict(report: FairnessReport) -> dict[str, Any]:
     })
 
 
-def _write(text: str, path: str | Path | None) -> str:
+def write_text(text: str, path: str | Path | None) -> str:
+    """Write ``text`` to ``path`` (UTF-8) when a path is given; return the text either way."""
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
 
 
 def report_to_json(report: FairnessReport, path: str | Path | None = None) -> str:
-    return _write(json.dumps(report_to_dict(report), indent=2, allow_nan=False), path)
+    return write_text(json.dumps(report_to_dict(report), indent=2, allow_nan=False), path)
 
 
 def report_to_csv(report: FairnessReport, path: str | Path | None = None) -> str:
@@ -76,7 +77,7 @@ def report_to_csv(report: FairnessReport, path: str | Path | None = None) -> str
     for m, row in report.gaps.iterrows():
         bg[f"{m}_gap"] = row["difference"]
         bg[f"{m}_gap_verdict"] = row["verdict"]
-    return _write(bg.to_csv(float_format="%.6g"), path)
+    return write_text(bg.to_csv(float_format="%.6g"), path)
 
 
 def _cell(value: Any, digits: int = 3) -> str:
@@ -116,7 +117,8 @@ def display_table(report: FairnessReport) -> pd.DataFrame:
     return out
 
 
-def _markdown_table(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (index first; NaN as "undefined", booleans as "yes"/"", pipes escaped)."""
     cols = [df.index.name or ""] + [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for idx, row in df.iterrows():
@@ -124,14 +126,15 @@ def _markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _summary_lines(report: FairnessReport) -> list[str]:
+def summary_lines(report: FairnessReport) -> list[str]:
+    """The report's settings and headline as Markdown bullet lines ("- …")."""
     lo, hi = report.equalized_odds_ci
     eod = report.equalized_odds_difference
     lines = [
         f"- Grouping: {report.grouping_title}; threshold {report.threshold:.4f} (malignant when score ≥ threshold)",
         f"- Rows: {report.n_rows}" + (f" ({report.n_dropped} dropped: missing score)" if report.n_dropped else ""),
         f"- Intervals: {report.ci:.0%}; Wilson for rates, bootstrap for AUROC ({report.auroc_n_boot} resamples) and "
-        f"gaps ({report.n_boot} resamples, stratified by group, seed {report.random_state})",
+        f"gaps ({report.n_boot} resamples, stratified by group, random_state {report.random_state})",
         f"- Reference: {report.reference}; insufficient evidence below {report.min_positives} malignant (TPR) or "
         f"{report.min_negatives} benign (FPR) cases; flagged groups "
         f"{'included in' if report.include_flagged else 'left out of'} the gaps",
@@ -141,7 +144,8 @@ def _summary_lines(report: FairnessReport) -> list[str]:
     return lines
 
 
-def _gap_table(report: FairnessReport) -> pd.DataFrame:
+def gap_table(report: FairnessReport) -> pd.DataFrame:
+    """The TPR and FPR gaps as text cells: difference and ratio with intervals, tolerance, verdict, groups used."""
     g = report.gaps
     out = pd.DataFrame(index=pd.Index([m.upper() for m in g.index], name="gap"))
     out["difference"] = [f"{_cell(r['difference'])} ({_cell(r['difference_lo'])}–{_cell(r['difference_hi'])})"
@@ -155,41 +159,8 @@ def _gap_table(report: FairnessReport) -> pd.DataFrame:
 
 
 def report_to_markdown(report: FairnessReport, path: str | Path | None = None) -> str:
-    parts = ["# SkinTag fairness report", "", *_summary_lines(report), "", "## Gaps", "",
-             _markdown_table(_gap_table(report)), "", "## By group", "", _markdown_table(display_table(report))]
+    parts = ["# SkinTag fairness report", "", *summary_lines(report), "", "## Gaps", "",
+             markdown_table(gap_table(report)), "", "## By group", "", markdown_table(display_table(report))]
     if report.warnings:
         parts += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
-    return _write("\n".join(parts) + "\n", path)
-
-
-def report_to_html(report: FairnessReport, path: str | Path | None = None, *, include_plotlyjs: bool | str = True) -> str:
-    """A single HTML file: summary, gaps, per-group table, warnings and the charts (rates, ROC, calibration, sweep).
-
-    ``include_plotlyjs=True`` inlines plotly.js once (≈4.7 MB, works offline); ``"cdn"`` makes a small file that needs
-    the internet to draw the charts.
-    """
-    from skintag.plots import fairness as plots
-
-    figs = [plots.rates_figure(report), plots.roc_figure(report), plots.calibration_figure(report),
-            plots.sweep_figure(report.threshold_sweep(), report.threshold, float(report.gaps["tolerance"].max()))]
-    if "group_a" in report.by_group.columns:
-        figs.append(plots.intersection_heatmap(report, "tpr"))
-    chart_html = [
-        f.to_html(full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False, default_width="100%")
-        for i, f in enumerate(figs)
-    ]
-    summary = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _summary_lines(report))
-    warn = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings)
-    doc = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>SkinTag fairness report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse;font-size:0.9em}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-th{{background:#f3f3f3}}.warn li{{color:#8a5300}}</style></head><body>
-<h1>SkinTag fairness report</h1><ul>{summary}</ul>
-<h2>Gaps</h2>{_gap_table(report).to_html(escape=True)}
-<h2>By group</h2>{display_table(report).to_html(escape=True)}
-{"<h2>Warnings</h2><ul class='warn'>" + warn + "</ul>" if warn else ""}
-<h2>Charts</h2>{"".join(chart_html)}
-</body></html>
-"""
-    return _write(doc, path)
+    return write_text("\n".join(parts) + "\n", path)

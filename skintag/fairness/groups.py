@@ -1,11 +1,11 @@
-"""Group labels for fairness audits: Fitzpatrick parsing and groupings, age bands, other columns and intersections.
+"""Group labels for fairness audits: skin-type groupings, age bands, other columns and intersections.
 
-Fitzpatrick values are accepted as ``1``-``6`` (also ``"3"``, ``3.0``), Roman ``"I"``-``"VI"``, coarse group strings
-``"I-II"`` / ``"III-IV"`` / ``"V-VI"``, DDI's coarse codes ``12`` / ``34`` / ``56``, and ``-1`` / empty / NaN /
-``"unknown"`` for unknown. A coarse value says only which pair of types a person belongs to, so it never becomes an exact
-type: under the six-type grouping it is counted as unknown (and a warning says how many rows that affected), under the
-three-group grouping it goes to its group, under I-III vs IV-VI it goes to its side unless it straddles the cut (III-IV).
-Unknown is always its own group, never merged into another.
+Skin-type values are parsed by :func:`skintag.fitzpatrick.parse_array` with ``accept="any"`` (exact types, Roman
+numerals, coarse groups such as ``"I-II"`` or DDI's ``12`` / ``34`` / ``56``, and the unknown markers). A coarse value
+says only which pair of types a person belongs to, so it never becomes an exact type: under the six-type grouping it is
+counted as unknown (and a warning says how many rows that affected), under the three-group grouping it goes to its
+group, under I-III vs IV-VI it goes to its side unless it straddles the cut (III-IV). Unknown is always its own group,
+never merged into another.
 """
 
 from __future__ import annotations
@@ -16,24 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skintag.errors import LabelError
+from skintag import fitzpatrick
+from skintag.errors import ArgumentError, LabelError
+from skintag.fitzpatrick import BINARY_LABELS, GROUPING_TITLES, GROUPINGS, SIX_LABELS, THREE_LABELS, UNKNOWN
 
-UNKNOWN = "unknown"
-GROUPINGS: tuple[str, ...] = ("six", "three", "binary")
-SIX_LABELS: tuple[str, ...] = ("I", "II", "III", "IV", "V", "VI")
-THREE_LABELS: tuple[str, ...] = ("I-II", "III-IV", "V-VI")
-BINARY_LABELS: tuple[str, ...] = ("I-III", "IV-VI")
-GROUPING_TITLES = {
-    "six": "Fitzpatrick type (I-VI)",
-    "three": "Fitzpatrick group (I-II / III-IV / V-VI)",
-    "binary": "Fitzpatrick I-III vs IV-VI",
-}
 INTERSECTION_SEP = " × "
-FITZPATRICK_EXPECTED = "1-6, I-VI, a coarse group (I-II, III-IV, V-VI or 12/34/56), or -1/empty/unknown"
-
-_ROMAN = {r: i + 1 for i, r in enumerate(SIX_LABELS)}
-_UNKNOWN_TOKENS = {"", "-1", "-1.0", "unk", "unknown", "na", "nan", "n/a", "none", "<na>"}
-_COARSE = {"12": 0, "34": 1, "56": 2, "i-ii": 0, "iii-iv": 1, "v-vi": 2, "1-2": 0, "3-4": 1, "5-6": 2}
+#: Values that mean "not recorded" in a plain group column (sex, site, domain …).
+MISSING_TOKENS = frozenset({"", "unk", "unknown", "na", "nan", "n/a", "none", "<na>"})
 
 
 @dataclass(frozen=True)
@@ -58,56 +47,13 @@ class Grouped:
     title: str
 
 
-def _parse_one(raw: object) -> tuple[int, int, bool]:
-    """(exact type 1-6 or 0, coarse index 0-2 or -1, ok) for one raw value."""
-    if raw is None or raw is pd.NA or (isinstance(raw, float) and np.isnan(raw)):
-        return 0, -1, True
-    text = str(raw).strip()
-    low = text.lower()
-    if low in _UNKNOWN_TOKENS:
-        return 0, -1, True
-    if text.upper() in _ROMAN:
-        exact = _ROMAN[text.upper()]
-        return exact, (exact - 1) // 2, True
-    key = low[:-2] if low.endswith(".0") else low
-    if key in _COARSE:
-        return 0, _COARSE[key], True
-    try:
-        number = float(text)
-    except ValueError:
-        return 0, -1, False
-    if number.is_integer() and 1 <= number <= 6:
-        exact = int(number)
-        return exact, (exact - 1) // 2, True
-    return 0, -1, False
-
-
-def parse_fitzpatrick(values: Sequence[object] | pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse a column of Fitzpatrick values (each distinct value once).
-
-    Returns
-    -------
-    exact : int array, 1-6 or 0 when not known exactly.
-    coarse : int array, 0 (I-II), 1 (III-IV), 2 (V-VI) or -1 when unknown.
-    ok : bool array, False where the value is not a recognised encoding (those rows are unknown).
-    """
-    series = pd.Series(np.asarray(values, dtype=object))
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    table = np.array([_parse_one(u) for u in uniques] + [(0, -1, True)], dtype=object).reshape(-1, 3)
-    idx = np.where(codes < 0, len(uniques), codes)
-    exact = table[idx, 0].astype(int)
-    coarse = table[idx, 1].astype(int)
-    ok = table[idx, 2].astype(bool)
-    return exact, coarse, ok
-
-
 def _bad_rows_sentence(values: np.ndarray, bad: np.ndarray, column: str) -> str:
     rows = np.flatnonzero(bad)
     shown = ", ".join(f"row {int(r)} ({values[r]!r})" for r in rows[:5])
     more = f" and {rows.size - 5} more" if rows.size > 5 else ""
     return (
         f"{rows.size} value(s) in '{column}' are not a Fitzpatrick type — {shown}{more}; expected "
-        f"{FITZPATRICK_EXPECTED}. They are counted as unknown."
+        f"{fitzpatrick.EXPECTED['any']}. They are counted as unknown."
     )
 
 
@@ -132,9 +78,9 @@ def skin_type_groups(
         Raise :class:`LabelError` on an unrecognised value instead of counting it as unknown with a warning.
     """
     if grouping not in GROUPINGS:
-        raise LabelError(f"Unknown grouping {grouping!r}; expected one of {GROUPINGS} (or None for a plain column)")
+        raise ArgumentError(f"Unknown grouping {grouping!r}; expected one of {GROUPINGS} (or None for a plain column)")
     raw = np.asarray(values, dtype=object)
-    exact, coarse, ok = parse_fitzpatrick(raw)
+    exact, coarse, ok = fitzpatrick.parse_array(raw, accept="any")
     warnings: list[str] = []
     if not ok.all():
         if strict:
@@ -176,7 +122,7 @@ def skin_type_groups(
 def column_groups(values: Sequence[object] | pd.Series | np.ndarray, *, column: str = "group") -> Grouped:
     """Group labels from any column (domain, dataset, sex, site, age band): missing values become "unknown"."""
     series = pd.Series(np.asarray(values, dtype=object))
-    missing = series.isna() | series.astype(str).str.strip().str.lower().isin(_UNKNOWN_TOKENS - {"-1", "-1.0"})
+    missing = series.isna() | series.astype(str).str.strip().str.lower().isin(MISSING_TOKENS)
     labels = np.where(missing, UNKNOWN, series.astype(str).str.strip()).astype(str)
     present = sorted(set(labels.tolist()) - {UNKNOWN})
     order = tuple(present) + ((UNKNOWN,) if missing.any() else ())
@@ -249,11 +195,11 @@ def resolve_groups(
     if isinstance(groups, pd.DataFrame):
         cols = list(groups.columns)
         if not 1 <= len(cols) <= 2:
-            raise LabelError(f"groups must have one or two columns (two = an intersection), found {len(cols)}: {cols}")
+            raise ArgumentError(f"groups must have one or two columns (two = an intersection), found {len(cols)}: {cols}")
         spec = grouping if isinstance(grouping, tuple) else (grouping, None)
         built = [make_groups(groups[c].to_numpy(dtype=object), spec[i], column=str(c)) for i, c in enumerate(cols)]
         return built[0] if len(built) == 1 else intersect(built[0], built[1])
     if isinstance(grouping, tuple):
-        raise LabelError("A tuple grouping needs a DataFrame of two group columns")
+        raise ArgumentError("A tuple grouping needs a DataFrame of two group columns")
     name = str(groups.name) if isinstance(groups, pd.Series) and groups.name is not None else "group"
     return make_groups(np.asarray(groups, dtype=object), grouping, column=name)

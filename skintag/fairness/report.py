@@ -5,7 +5,7 @@ verdicts, and the equalized-odds difference — shaped like fairlearn's ``Metric
 scores, AUROC and its bootstrap); :meth:`FairnessAudit.report` then answers a new threshold in milliseconds, because
 a group's confusion counts at threshold ``t`` are ``searchsorted`` look-ups on its sorted positive and negative scores,
 and the confusion counts are sufficient statistics for every rate and for the row-resampling bootstrap of the gaps
-(see :mod:`skintag.fairness.stats`). fairlearn's ``MetricFrame`` computes the same numbers by splitting the rows per
+(see :mod:`skintag.stats`). fairlearn's ``MetricFrame`` computes the same numbers by splitting the rows per
 metric and per group, which takes about a second on 50,000 rows and about as long per bootstrap resample — fine as the
 reference in the tests, too slow behind a live slider. :func:`fairness_report` is the one-shot entry point.
 
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skintag.errors import LabelError
-from skintag.fairness import stats
+from skintag import stats
+from skintag.errors import ArgumentError, LabelError
 from skintag.fairness.groups import UNKNOWN, Grouped, resolve_groups
 
 RATES: tuple[str, ...] = ("tpr", "fpr", "tnr", "ppv", "npv")
@@ -161,7 +161,7 @@ class FairnessReport:
         """(fpr, tpr) of every group at this report's threshold."""
         return self._by_group[["fpr", "tpr"]].copy()
 
-    def calibration(self, n_bins: int = 10) -> tuple[pd.DataFrame, pd.Series]:
+    def calibration(self, n_bins: int = stats.ECE_BINS) -> tuple[pd.DataFrame, pd.Series]:
         """Reliability table by group and ECE per group (see :meth:`FairnessAudit.calibration`)."""
         return self._audit.calibration(n_bins=n_bins, ci=self.ci)
 
@@ -193,11 +193,6 @@ class FairnessReport:
 
         return report_to_markdown(self, path)
 
-    def to_html(self, path: str | None = None, *, include_plotlyjs: bool | str = True) -> str:
-        from skintag.fairness.export import report_to_html
-
-        return report_to_html(self, path, include_plotlyjs=include_plotlyjs)
-
 
 class FairnessAudit:
     """Threshold-independent precomputation for fast fairness reports at any threshold.
@@ -227,7 +222,7 @@ class FairnessAudit:
         y = _as_labels(y_true)
         grouped = resolve_groups(groups, grouping)
         if not (len(y) == len(score) == len(grouped.labels)):
-            raise LabelError(
+            raise ArgumentError(
                 f"y_true, y_score and groups must have the same length; got {len(y)}, {len(score)}, {len(grouped.labels)}"
             )
         if len(y) == 0:
@@ -276,18 +271,10 @@ class FairnessAudit:
         self.n = np.bincount(self.codes, minlength=len(self.group_names))
         self.positives = np.array([p.size for p in self._pos])
         self.negatives = np.array([q.size for q in self._neg])
-        self.auroc = np.array([self._auroc_sorted(p, q) for p, q in zip(self._pos, self._neg, strict=True)])
-        self.auroc_overall = self._auroc_sorted(self._pos_all, self._neg_all)
+        self.auroc = np.array([stats.auroc_sorted(p, q) for p, q in zip(self._pos, self._neg, strict=True)])
+        self.auroc_overall = stats.auroc_sorted(self._pos_all, self._neg_all)
         self._auroc_boot: dict[tuple[int, int | None], np.ndarray] = {}
         self._roc: dict[str, pd.DataFrame] | None = None
-
-    @staticmethod
-    def _auroc_sorted(pos: np.ndarray, neg: np.ndarray) -> float:
-        if pos.size == 0 or neg.size == 0:
-            return float("nan")
-        below = np.searchsorted(neg, pos, side="left")
-        ties = np.searchsorted(neg, pos, side="right") - below
-        return float((below + 0.5 * ties).sum() / (pos.size * neg.size))
 
     def _excluded(self, exclude_from_gaps: Sequence[str] | None) -> np.ndarray:
         if exclude_from_gaps is None:
@@ -315,7 +302,7 @@ class FairnessAudit:
         return out
 
     def auroc_bootstrap(self, n_boot: int, random_state: int | None) -> np.ndarray:
-        """(n_boot, G + 1) AUROC replicates per group and overall (last column); computed once per (n_boot, seed)."""
+        """(n_boot, G + 1) AUROC replicates per group and overall (last column); computed once per (n_boot, random_state)."""
         key = (int(n_boot), random_state)
         if key not in self._auroc_boot:  # with random_state None: drawn once per audit, then reused
             rng = _streams(random_state)[1]
@@ -346,10 +333,10 @@ class FairnessAudit:
         """The fairness report at ``threshold``; see :func:`fairness_report` for the parameters."""
         threshold = float(threshold)
         if not np.isfinite(threshold):
-            raise LabelError(f"threshold must be a finite number, got {threshold!r}")
+            raise ArgumentError(f"threshold must be a finite number, got {threshold!r}")
         tol = _tolerances(tolerance)
         if reference not in REFERENCE_POLICIES and reference not in self.group_names:
-            raise LabelError(
+            raise ArgumentError(
                 f"Unknown reference {reference!r}; expected one of {REFERENCE_POLICIES} or a group name "
                 f"{list(self.group_names)}"
             )
@@ -494,16 +481,16 @@ class FairnessAudit:
         self._roc = out
         return {g: c.copy() for g, c in out.items()}
 
-    def calibration(self, n_bins: int = 10, ci: float = 0.95) -> tuple[pd.DataFrame, pd.Series]:
+    def calibration(self, n_bins: int = stats.ECE_BINS, ci: float = 0.95) -> tuple[pd.DataFrame, pd.Series]:
         """Reliability curve by group over ``n_bins`` equal-width bins of the score in [0, 1].
 
         Returns
         -------
         table : rows (group, bin) with n, mean_score, observed (fraction malignant) and its Wilson interval;
             empty bins are left out.
-        ece : Series, expected calibration error per group (Σ n_b / n · |observed_b − mean_score_b|).
+        ece : Series, expected calibration error per group (:func:`skintag.stats.expected_calibration_error`).
         """
-        b = np.clip((self.score * n_bins).astype(int), 0, n_bins - 1)
+        b = stats.calibration_bins(self.score, n_bins)
         G = len(self.group_names)
         key = self.codes * n_bins + b
         cnt = np.bincount(key, minlength=G * n_bins).reshape(G, n_bins)
@@ -519,8 +506,8 @@ class FairnessAudit:
             "bin_lo": bi / n_bins, "bin_hi": (bi + 1) / n_bins, "n": cnt[gi, bi],
             "mean_score": mean_s[gi, bi], "observed": obs[gi, bi], "observed_lo": lo[gi, bi], "observed_hi": hi[gi, bi],
         })
-        with np.errstate(invalid="ignore"):
-            ece = np.nansum(cnt * np.abs(np.nan_to_num(obs) - np.nan_to_num(mean_s)), axis=1) / cnt.sum(axis=1)
+        ece = [stats.expected_calibration_error(self.y[self.codes == g], self.score[self.codes == g], n_bins)
+               for g in range(G)]
         return table, pd.Series(ece, index=pd.Index(self.group_names, name="group"), name="ece")
 
     def threshold_sweep(
@@ -551,13 +538,13 @@ def _tolerances(tolerance: float | Mapping[str, float]) -> dict[str, float]:
     if isinstance(tolerance, Mapping):
         unknown = set(tolerance) - set(GAP_METRICS)
         if unknown:
-            raise LabelError(f"tolerance keys must be among {GAP_METRICS}, got {sorted(unknown)}")
+            raise ArgumentError(f"tolerance keys must be among {GAP_METRICS}, got {sorted(unknown)}")
         tol = {m: float(tolerance.get(m, 0.05)) for m in GAP_METRICS}
     else:
         tol = {m: float(tolerance) for m in GAP_METRICS}
     for m, v in tol.items():
         if not 0.0 <= v <= 1.0:
-            raise LabelError(f"tolerance for {m} must be in [0, 1], got {v}")
+            raise ArgumentError(f"tolerance for {m} must be in [0, 1], got {v}")
     return tol
 
 

@@ -1,6 +1,6 @@
 """Simulated prediction tables for tests, the bench and the page's fixture — no patient data involved.
 
-:func:`simulate_predictions` draws a population with the columns of the predictions table (CONTRACTS §3): a Fitzpatrick
+:func:`simulate_predictions` draws a population with the columns of the predictions table (docs/CONTRACTS.md §3): a Fitzpatrick
 type per row (with a share unknown), a malignancy label whose prevalence is fixed per row, and a score from a
 binormal model — ``logit(score) = shift[type] + separation[type] · y + N(0, 1)`` — where darker types get a lower
 separation, so the simulated model really is less sensitive on them. The true per-type TPR/FPR at any threshold are
@@ -13,6 +13,8 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+
+from skintag import fitzpatrick
 
 #: per Fitzpatrick type 1-6: (share of rows, prevalence, separation d, shift) of the simulated population
 TYPE_PARAMS: dict[int, tuple[float, float, float, float]] = {
@@ -36,12 +38,12 @@ def true_rates(threshold: float) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def simulate_predictions(n: int, *, seed: int = 0, n_groups: int = 7) -> pd.DataFrame:
+def simulate_predictions(n: int, *, random_state: int | None = 0, n_groups: int = 7) -> pd.DataFrame:
     """``n`` simulated predictions with the predictions-table columns (condition columns filled consistently).
 
-    ``n_groups=7`` gives six Fitzpatrick types plus unknown (empty ``fitzpatrick``).
+    ``n_groups=7`` gives six Fitzpatrick types plus unknown (empty ``fitzpatrick``); ``random_state`` seeds the draw.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     types = np.array(list(TYPE_PARAMS))
     share = np.array([TYPE_PARAMS[t][0] for t in types])
     share = share / share.sum() * (1 - UNKNOWN_SHARE if n_groups == 7 else 1.0)
@@ -63,7 +65,7 @@ def simulate_predictions(n: int, *, seed: int = 0, n_groups: int = 7) -> pd.Data
     probs_c[:, 4:] *= ((1 - score) / probs_c[:, 4:].sum(axis=1))[:, None]
     fitz = pd.array(np.where(fst > 0, fst, 0), dtype="Int64")
     fitz[fst == 0] = pd.NA
-    group = np.array(["unknown", "I-II", "I-II", "III-IV", "III-IV", "V-VI", "V-VI"], dtype=object)[fst]
+    group = np.array([fitzpatrick.UNKNOWN, *map(fitzpatrick.group_of, fitzpatrick.TYPES)], dtype=object)[fst]
     df = pd.DataFrame({
         "image_id": [f"sim_{i:06d}" for i in range(n)],
         "dataset": "simulated",
@@ -84,15 +86,15 @@ def simulate_predictions(n: int, *, seed: int = 0, n_groups: int = 7) -> pd.Data
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m skintag.fairness.simulate OUT.csv [--n N] [--seed S]`` writes a simulated predictions table."""
+    """``python -m skintag.fairness.simulate OUT.csv [--n N] [--random-state S]`` writes a simulated predictions table."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Write a simulated predictions table (CONTRACTS §3 columns).")
+    parser = argparse.ArgumentParser(description="Write a simulated predictions table (docs/CONTRACTS.md §3 columns).")
     parser.add_argument("out")
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--random-state", "--seed", dest="random_state", type=int, default=7)
     args = parser.parse_args(argv)
-    simulate_predictions(args.n, seed=args.seed).to_csv(args.out, index=False)
+    simulate_predictions(args.n, random_state=args.random_state).to_csv(args.out, index=False)
 
 
 if __name__ == "__main__":

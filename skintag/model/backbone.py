@@ -122,13 +122,13 @@ class Preprocessing:
         return torch.from_numpy(np.stack([self.array(im) for im in images]))
 
 
-def new_backbone(config: dict[str, Any], *, seed: int | None = None) -> SiglipVisionModel:
+def new_backbone(config: dict[str, Any], *, random_state: int | None = None) -> SiglipVisionModel:
     """A freshly initialised ``SiglipVisionModel`` from a ``SiglipVisionConfig`` dict, with eager attention, in eval mode.
 
     Parameters
     ----------
     config : keyword arguments of ``SiglipVisionConfig`` (image_size, patch_size, hidden_size, ...).
-    seed : if given, the weights are initialised under ``torch.manual_seed(seed)`` (the global RNG is restored after).
+    random_state : if given, the weights are initialised under ``torch.manual_seed(random_state)`` (the global RNG is restored after).
     """
     import torch
     from transformers import SiglipVisionConfig, SiglipVisionModel
@@ -138,11 +138,11 @@ def new_backbone(config: dict[str, Any], *, seed: int | None = None) -> SiglipVi
         cfg = SiglipVisionConfig(**cfg_kwargs, attn_implementation="eager")
     except Exception as exc:  # transformers raises TypeError/ValueError or huggingface_hub's strict-dataclass error
         raise ConfigError(f"Invalid SigLIP vision config {config!r}: {exc}") from exc
-    if seed is None:
+    if random_state is None:
         model = SiglipVisionModel(cfg)
     else:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(random_state)
             model = SiglipVisionModel(cfg)
     return model.eval()
 

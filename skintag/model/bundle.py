@@ -41,7 +41,14 @@ from skintag.errors import ConfigError, ModelBundleError
 from skintag.model.backbone import Preprocessing
 from skintag.model.calibration import Calibrator
 from skintag.model.heads import N_CONDITIONS, LogisticHead, XGBHead, head_type, load_head
-from skintag.model.manifest import MANIFEST_NAME, read_manifest
+from skintag.model.manifest import (
+    DEFAULT_THRESHOLDS,
+    MANIFEST_NAME,
+    BackboneEntry,
+    Manifest,
+    parse_manifest,
+    read_manifest,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -54,7 +61,6 @@ SUPPORTED_FORMAT_VERSIONS = frozenset({1})
 BACKBONE_DIR = "backbone"
 CALIBRATION_FILE = "calibration.json"
 MODEL_CARD_FILE = "model_card.md"
-DEFAULT_THRESHOLDS = {"moderate": 0.30, "high": 0.60}
 
 #: File suffixes of formats that unpickle (execute code) on load; a bundle holding any of them is refused.
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".pk", ".pt", ".pth", ".bin", ".joblib", ".ckpt", ".dill", ".sav"})
@@ -215,15 +221,15 @@ class ModelBundle:
 
     Attributes
     ----------
-    path, manifest, name, version, fingerprint, class_names, category_map, thresholds, operating_points, image_size,
-    preprocessing, backbone (SiglipVisionModel, eval mode, eager attention), binary_head, condition_head, calibrator,
-    device.
+    path, manifest (the typed :class:`~skintag.model.manifest.Manifest`, also a read-only mapping over the JSON), name,
+    version, fingerprint, class_names, category_map, thresholds, operating_points, image_size, preprocessing, backbone
+    (SiglipVisionModel, eval mode, eager attention), binary_head, condition_head, calibrator, device.
     """
 
     def __init__(
         self,
         path: Path,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         *,
         backbone: SiglipVisionModel,
         preprocessing: Preprocessing,
@@ -245,32 +251,32 @@ class ModelBundle:
     # -- manifest views ------------------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return str(self.manifest.get("name", ""))
+        return self.manifest.name
 
     @property
     def version(self) -> str:
-        return str(self.manifest.get("version", ""))
+        return self.manifest.version
 
     @property
     def fingerprint(self) -> str:
         """SHA-256 over the manifest's file hash table; changes whenever any file of the bundle changes."""
-        return files_fingerprint(self.manifest["files"])
+        return files_fingerprint(self.manifest.files)
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["class_names"])
+        return list(self.manifest.class_names)
 
     @property
     def category_map(self) -> dict[int, str]:
-        return {int(k): str(v) for k, v in self.manifest["category_map"].items()}
+        return dict(self.manifest.category_map)
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {str(k): float(v) for k, v in self.manifest.get("thresholds", DEFAULT_THRESHOLDS).items()}
+        return dict(self.manifest.thresholds)
 
     @property
     def operating_points(self) -> dict[str, float]:
-        return {str(k): float(v) for k, v in self.manifest.get("operating_points", {}).items()}
+        return dict(self.manifest.operating_points)
 
     @property
     def image_size(self) -> int:
@@ -278,7 +284,7 @@ class ModelBundle:
 
     @property
     def embedding_size(self) -> int:
-        return int(self.manifest["embedding_size"])
+        return self.manifest.embedding_size
 
     @property
     def backbone_key(self) -> str:
@@ -365,56 +371,52 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
         inconsistent sizes, or a Hugging Face backbone that cannot be loaded (the message says how to fix it).
     """
     root = Path(path)
-    manifest = read_manifest(root)
-    check_format_version(manifest, root)
+    raw = read_manifest(root)
+    check_format_version(raw, root)
     _check_no_pickles(root)
-    files = _require(manifest, "files", root)
+    files = _require(raw, "files", root)
     if not isinstance(files, dict):
         raise ModelBundleError(f"Manifest of {root}: 'files' must map relative paths to SHA-256 hex digests")
     if verify:
-        verify_files(root, manifest)
+        verify_files(root, raw)
     else:
         for rel in files:
             if not _safe_relpath(root, rel).is_file():
                 raise ModelBundleError(
                     f"Model bundle {root} is incomplete: file {rel} listed in the manifest is missing"
                 )
-    for key in ("class_names", "category_map", "embedding_size", "heads", "calibration", "backbone", "preprocessing"):
-        _require(manifest, key, root)
-    if len(manifest["class_names"]) != N_CONDITIONS:
+    manifest = parse_manifest(raw, root)
+    if len(manifest.class_names) != N_CONDITIONS:
         raise ModelBundleError(
-            f"Manifest of {root} lists {len(manifest['class_names'])} class names; expected {N_CONDITIONS}"
+            f"Manifest of {root} lists {len(manifest.class_names)} class names; expected {N_CONDITIONS}"
         )
 
     try:
-        preprocessing = Preprocessing.from_manifest(manifest["preprocessing"])
+        preprocessing = Preprocessing.from_manifest(dict(manifest.preprocessing))
     except ConfigError as exc:
         raise ModelBundleError(f"Manifest of {root}: {exc}") from exc
-    calibration_file = _safe_relpath(root, manifest["calibration"]["file"])
+    calibration_file = _safe_relpath(root, manifest.calibration_file)
     try:
         calibrator = Calibrator.from_dict(json.loads(calibration_file.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
         raise ModelBundleError(f"{calibration_file} is not valid JSON: {exc}") from exc
     heads = {}
-    for kind in ("binary", "condition"):
-        entry = manifest["heads"].get(kind)
-        if not isinstance(entry, dict) or "file" not in entry or "type" not in entry:
-            raise ModelBundleError(f"Manifest of {root} lacks heads.{kind} with 'type' and 'file'")
-        head = load_head(_safe_relpath(root, entry["file"]), entry["type"])
+    for kind, entry in manifest.heads.items():
+        head = load_head(_safe_relpath(root, entry.file), entry.type)
         if head.kind != kind:
-            raise ModelBundleError(f"Bundle {root}: heads.{kind} file {entry['file']} holds a {head.kind} head")
-        if head.n_features_ != int(manifest["embedding_size"]):
+            raise ModelBundleError(f"Bundle {root}: heads.{kind} file {entry.file} holds a {head.kind} head")
+        if head.n_features_ != manifest.embedding_size:
             raise ModelBundleError(
                 f"Bundle {root}: {kind} head expects {head.n_features_} features but embedding_size is "
-                f"{manifest['embedding_size']}"
+                f"{manifest.embedding_size}"
             )
         heads[kind] = head
 
-    backbone = _load_bundle_backbone(root, manifest["backbone"])
+    backbone = _load_bundle_backbone(root, manifest.backbone)
     hidden = int(backbone.config.hidden_size)
-    if hidden != int(manifest["embedding_size"]):
+    if hidden != manifest.embedding_size:
         raise ModelBundleError(
-            f"Bundle {root}: backbone width {hidden} differs from embedding_size {manifest['embedding_size']}"
+            f"Bundle {root}: backbone width {hidden} differs from embedding_size {manifest.embedding_size}"
         )
     dev = _resolve_device(device)
     backbone = backbone.to(dev).eval()
@@ -430,20 +432,19 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
     )
 
 
-def _load_bundle_backbone(root: Path, entry: Mapping[str, Any]) -> SiglipVisionModel:
+def _load_bundle_backbone(root: Path, entry: BackboneEntry) -> SiglipVisionModel:
     from skintag.model.backbone import load_backbone
 
-    source = entry.get("source")
+    source = entry.source
     if source == "local":
-        folder = _safe_relpath(root, str(entry.get("path", BACKBONE_DIR)).rstrip("/"))
+        folder = _safe_relpath(root, str(entry.path or BACKBONE_DIR).rstrip("/"))
         if not folder.is_dir():
             raise ModelBundleError(f"Model bundle {root} is incomplete: backbone folder {folder.name}/ is missing")
         return load_backbone(folder)
     if source == "huggingface":
-        hf_id = entry.get("hf_id")
-        if not hf_id:
+        if not entry.hf_id:
             raise ModelBundleError(f"Manifest of {root}: backbone source 'huggingface' needs an 'hf_id'")
-        return load_backbone(str(hf_id), revision=entry.get("revision"))
+        return load_backbone(str(entry.hf_id), revision=entry.revision)
     raise ModelBundleError(
         f"Manifest of {root}: unknown backbone source {source!r}; expected 'local' (a backbone/ folder) or 'huggingface'"
     )
@@ -529,7 +530,7 @@ def save_bundle(
         Missing name/version, a reserved or unsafe extra path, a pickle-based extra file, inconsistent sizes.
     """
     from skintag import taxonomy
-    from skintag.model.card import render_model_card
+    from skintag.model.card import read_eval_predictions, render_model_card
 
     out = Path(out_dir)
     fields = dict(manifest_fields)
@@ -651,7 +652,7 @@ def save_bundle(
             manifest[key] = value
         manifest = _json_ready(_clean_nans(manifest), "manifest")
 
-        card = render_model_card(manifest, manifest.get("metrics") or None, manifest.get("per_group") or None)
+        card = render_model_card(manifest, manifest.get("metrics") or None, predictions=read_eval_predictions(tmp))
         (tmp / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         _check_no_pickles(tmp)
         manifest["files"] = {rel: sha256_file(tmp / rel) for rel in _relative_files(tmp)}

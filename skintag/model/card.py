@@ -1,25 +1,37 @@
-"""Model card rendering: markdown with YAML front matter, generated from a bundle manifest and its evaluation.
+"""Model card rendering: markdown with YAML front matter, generated from a bundle manifest, its evaluation metrics and
+its evaluation predictions.
 
-Every number in the card comes from the inputs (manifest, metrics, per-group results); the only fixed prose is the
-intended-use statement and the headings. Parsed back by :func:`skintag.cards.load_model_card`.
+Every number in the card comes from the inputs; the only fixed prose is the intended-use statement and the headings.
+The results by skin type are computed by the fairness engine, :func:`skintag.fairness.fairness_report`, at the
+bundle's default operating point with the Fairness Audit page's settings (:data:`CARD_AUDIT`), so the card and the page
+show the same rates, intervals and small-group flags for the same predictions. Parsed back by
+:func:`skintag.cards.load_model_card`.
 
 Accepted shapes
 ---------------
 metrics
     ``{metric: value}`` or ``{evaluation set: {metric: value}}``, where a value is a number or an estimate dict
-    ``{"value": v, "ci_low": lo, "ci_high": hi, ...}`` (as :meth:`skintag.metrics.Estimate.to_dict` writes).
-per_group
-    a list of row dicts (or a pandas DataFrame), or ``{evaluation set: rows}``; each row has a group label
-    (``fitzpatrick_group``, ``group`` or ``fitzpatrick``), a size ``n`` (and optionally ``n_pos``), and metrics as above.
+    ``{"value": v, "ci_low": lo, "ci_high": hi, ...}`` (as :meth:`skintag.stats.Estimate.to_dict` writes).
+predictions
+    ``{evaluation set: predictions table}`` with the columns ``y_true``, ``y_score`` and ``fitzpatrick`` (as the
+    training pipeline writes ``eval/predictions_<set>.csv``; :func:`read_eval_predictions` reads them from a bundle).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
+
+from skintag import fitzpatrick
+from skintag.fairness.data import default_operating_point, read_predictions
+from skintag.fairness.export import display_table, markdown_table
+from skintag.fairness.report import RATE_NAMES, FairnessReport, fairness_report
+from skintag.stats import ECE_BINS
 
 INTENDED_USE = (
     "A screening and triage aid for clinicians: it estimates how likely a skin lesion photograph shows a malignant or "
@@ -28,10 +40,16 @@ INTENDED_USE = (
 )
 #: A Fitzpatrick group evaluated on fewer images than this is reported as scarce in the known limits.
 SMALL_GROUP_N = 30
-_GROUP_KEYS = ("fitzpatrick_group", "group", "fitzpatrick")
-_DARK_GROUPS = ("V-VI",)
-#: Labels of the darkest skin types when rows are per Fitzpatrick type rather than per group.
-_DARK_TYPES = ("5", "6", "V", "VI")
+#: The darkest skin types, whose scarcity in an evaluation is always stated.
+_DARK_TYPES = fitzpatrick.SIX_LABELS[4:]
+#: Settings of the per-skin-type audit: those the Fairness Audit page starts with (``random_state=0``, the engine's
+#: defaults otherwise), so the page shows the card's numbers at the default operating point.
+CARD_AUDIT: dict[str, Any] = {"random_state": 0}
+#: The card's skin-type tables: heading suffix → grouping.
+CARD_GROUPINGS = {"by type": "six", "by group": "three"}
+#: Columns of the engine's display table shown on the card, with their card headers.
+_CARD_COLUMNS = {"n": "n", "malignant": "malignant", "benign": "benign", "TPR": RATE_NAMES["tpr"],
+                 "TNR": RATE_NAMES["tnr"], "AUROC": RATE_NAMES["auroc"], "flags": "flags"}
 
 
 def _is_estimate(v: Any) -> bool:
@@ -106,21 +124,8 @@ def _metric_sets(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def _rows_of(per_group: Any) -> dict[str, list[dict[str, Any]]]:
-    if per_group is None:
-        return {}
-    if hasattr(per_group, "to_dict") and hasattr(per_group, "columns"):
-        per_group = per_group.to_dict("records")
-    if isinstance(per_group, Mapping):
-        return {str(k): _rows_of(v).get("", []) for k, v in per_group.items()}
-    return {"": [dict(r) for r in per_group]}
 
 
-def _group_of(row: Mapping[str, Any]) -> str:
-    for key in _GROUP_KEYS:
-        if key in row and row[key] is not None:
-            return str(row[key])
-    return "?"
 
 
 def _render_metrics(metrics: Mapping[str, Any]) -> str:
@@ -132,22 +137,6 @@ def _render_metrics(metrics: Mapping[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _render_per_group(sets: Mapping[str, list[dict[str, Any]]]) -> str:
-    parts = []
-    for name, rows in sets.items():
-        if name:
-            parts.append(f"### {name.replace('_', ' ')}")
-        if not rows:
-            parts.append("No rows.")
-            continue
-        columns: list[str] = []
-        for row in rows:
-            columns += [k for k in row if k not in columns and k not in _GROUP_KEYS]
-        by_type = not any("fitzpatrick_group" in r or "group" in r for r in rows)
-        headers = ["Fitzpatrick type" if by_type else "Fitzpatrick group"] + [_label(c) for c in columns]
-        body = [[_group_of(r)] + [fmt_value(r.get(c)) for c in columns] for r in rows]
-        parts.append(_table(headers, body))
-    return "\n\n".join(parts)
 
 
 def _calibration_lines(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> list[str]:
@@ -168,7 +157,85 @@ def _calibration_lines(manifest: Mapping[str, Any], metrics: Mapping[str, Any] |
     return lines or ["- No calibration information recorded."]
 
 
-def _known_limits(manifest: Mapping[str, Any], group_sets: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+def read_eval_predictions(bundle_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The evaluation predictions of a bundle, ``eval/predictions_<set>.csv`` → ``{set: table}`` (sorted by set)."""
+    files = sorted((Path(bundle_dir) / "eval").glob("predictions_*.csv"))
+    return {f.stem.removeprefix("predictions_"): read_predictions(f) for f in files}
+
+
+def skin_type_reports(
+    manifest: Mapping[str, Any], predictions: Mapping[str, pd.DataFrame] | None
+) -> dict[str, FairnessReport]:
+    """Fairness reports by skin type, ``"<set> (by type)"`` / ``"<set> (by group)"`` → report, for every evaluation
+    set whose ``fitzpatrick`` column has a known value, at the default operating point (0.5 without one, as the page)
+    with :data:`CARD_AUDIT`."""
+    op = default_operating_point(dict(manifest))
+    threshold = op[1] if op else 0.5
+    out: dict[str, FairnessReport] = {}
+    for name, df in (predictions or {}).items():
+        if "fitzpatrick" not in df.columns:
+            continue
+        _, coarse, _ = fitzpatrick.parse_array(df["fitzpatrick"].to_numpy(dtype=object), accept="any")
+        if not (coarse >= 0).any():
+            continue
+        for suffix, grouping in CARD_GROUPINGS.items():
+            out[f"{name} ({suffix})"] = fairness_report(
+                df["y_true"].to_numpy(), df["y_score"].to_numpy(), df["fitzpatrick"], threshold=threshold,
+                grouping=grouping, **CARD_AUDIT,
+            )
+    return out
+
+
+def card_group_table(report: FairnessReport) -> pd.DataFrame:
+    """The card's table of one report: the page's display cells (value and interval) for n, malignant, benign,
+    sensitivity, specificity, AUROC and the flags, plus the group's ECE."""
+    table = display_table(report)[list(_CARD_COLUMNS)].rename(columns=_CARD_COLUMNS)
+    _, ece = report.calibration()
+    table.insert(len(table.columns) - 1, "ECE", ece.reindex(table.index).to_numpy())
+    title = "Fitzpatrick type" if report.grouping == "six" else "Fitzpatrick group"
+    return table.rename_axis(title)
+
+
+def _render_skin_types(manifest: Mapping[str, Any], reports: Mapping[str, FairnessReport]) -> str:
+    op = default_operating_point(dict(manifest))
+    first = next(iter(reports.values()))
+    where = f"the default operating point `{op[0]}`" if op else "the threshold 0.5 (no operating point recorded)"
+    parts = [
+        f"At {where}: malignant when the calibrated P(malignant) ≥ {first.threshold:.4f}. Rates with {first.ci:.0%} "
+        f"Wilson intervals, AUROC with a bootstrap interval ({first.auroc_n_boot:,} resamples, random_state "
+        f"{first.random_state}), ECE over {ECE_BINS} bins — computed by the fairness engine, as the Fairness Audit "
+        f"page shows them. A group with fewer than {first.min_positives} malignant (benign) cases has its sensitivity "
+        "(false-positive rate) flagged as insufficient evidence."
+    ]
+    for name, report in reports.items():
+        parts += [f"### {name.replace('_', ' ')}", markdown_table(card_group_table(report))]
+    return "\n\n".join(parts)
+
+
+def _skin_type_limits(reports: Mapping[str, FairnessReport]) -> list[str]:
+    """Scarce skin types per evaluation set, from the six-type reports."""
+    limits: list[str] = []
+    for name, report in reports.items():
+        if report.grouping != "six":
+            continue
+        where = f" in {name.removesuffix(' (by type)').replace('_', ' ')}"
+        n = report.by_group["n"]
+        n_dark = int(sum(n.get(t, 0) for t in _DARK_TYPES))
+        if n_dark == 0:
+            limits.append(f"No images of Fitzpatrick V-VI skin{where}: performance on dark skin is untested.")
+        elif n_dark < SMALL_GROUP_N:
+            limits.append(
+                f"Only {n_dark} image{'s' if n_dark != 1 else ''} of Fitzpatrick V-VI skin{where} "
+                f"(< {SMALL_GROUP_N}); its results are too uncertain to rely on."
+            )
+        for g, size in n.items():
+            if g not in _DARK_TYPES and g != fitzpatrick.UNKNOWN and 0 < size < SMALL_GROUP_N:
+                limits.append(f"Fitzpatrick {g}{where} has only {int(size)} image{'s' if size != 1 else ''} "
+                              f"(< {SMALL_GROUP_N}).")
+    return limits
+
+
+def _known_limits(manifest: Mapping[str, Any], reports: Mapping[str, FairnessReport]) -> list[str]:
     limits: list[str] = []
     size = manifest.get("image_size")
     if size is not None:
@@ -183,29 +250,9 @@ def _known_limits(manifest: Mapping[str, Any], group_sets: Mapping[str, list[dic
                 f"The condition head never predicts {len(absent)} of {len(names)} conditions absent from its training "
                 f"data: {', '.join(absent)}."
             )
-    if not group_sets:
+    if not reports:
         limits.append("No per-Fitzpatrick evaluation is recorded for this model; performance by skin type is unknown.")
-    # per-group sets take precedence over per-type sets of the same evaluation (no duplicated statements)
-    grouped = {k: v for k, v in group_sets.items() if any("fitzpatrick_group" in r or "group" in r for r in v)}
-    for set_name, rows in (grouped or group_sets).items():
-        where = f" in {set_name.replace('_', ' ')}" if set_name else ""
-        by_group = {_group_of(r): r for r in rows}
-        dark_labels = _DARK_GROUPS if set_name in grouped else _DARK_TYPES
-        n_dark = sum(int(by_group[g].get("n") or 0) for g in dark_labels if g in by_group)
-        dark_name = "V-VI"
-        if n_dark == 0:
-            limits.append(f"No images of Fitzpatrick {dark_name} skin{where}: performance on dark skin is untested.")
-        elif n_dark < SMALL_GROUP_N:
-            limits.append(
-                f"Only {n_dark} image{'s' if n_dark != 1 else ''} of Fitzpatrick {dark_name} skin{where} "
-                f"(< {SMALL_GROUP_N}); its results are too "
-                "uncertain to rely on."
-            )
-        for g, r in by_group.items():
-            n = r.get("n")
-            if g not in dark_labels and g != "unknown" and isinstance(n, (int, float)) and 0 < n < SMALL_GROUP_N:
-                plural = "s" if int(n) != 1 else ""
-                limits.append(f"Fitzpatrick {g}{where} has only {int(n)} image{plural} (< {SMALL_GROUP_N}).")
+    limits += _skin_type_limits(reports)
     td = manifest.get("training_data") or {}
     if isinstance(td, Mapping) and td.get("fitzpatrick_labelled") is False:
         limits.append(
@@ -235,7 +282,8 @@ def _category_section(manifest: Mapping[str, Any]) -> str:
 def render_model_card(
     manifest: Mapping[str, Any],
     metrics: Mapping[str, Any] | None = None,
-    per_group: Any = None,
+    *,
+    predictions: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
     """Markdown model card with YAML front matter, generated from a bundle manifest and its evaluation.
 
@@ -243,7 +291,9 @@ def render_model_card(
     ----------
     manifest : the bundle manifest (``files`` may be absent: the card is written before the hash table).
     metrics : summary metrics (see the module docstring); default ``manifest["metrics"]``.
-    per_group : per-Fitzpatrick results with group sizes; default ``manifest.get("per_group")``.
+    predictions : evaluation predictions per set (see the module docstring; :func:`read_eval_predictions`); the
+        results by skin type are computed from them by :func:`skin_type_reports`. Without them the card says that
+        performance by skin type is unknown.
 
     Returns
     -------
@@ -251,7 +301,7 @@ def render_model_card(
         The card text.
     """
     metrics = dict(metrics if metrics is not None else manifest.get("metrics") or {})
-    group_sets = _rows_of(per_group if per_group is not None else manifest.get("per_group"))
+    reports = skin_type_reports(manifest, predictions)
     td = manifest.get("training_data") or {}
     backbone = manifest.get("backbone") or {}
     prep = manifest.get("preprocessing") or {}
@@ -331,10 +381,10 @@ def render_model_card(
     out += ["", "## Metrics", ""]
     out.append(_render_metrics(metrics) if metrics else "No evaluation recorded.")
     out += ["", "## Results by Fitzpatrick skin type", ""]
-    out.append(_render_per_group(group_sets) if group_sets else "No per-Fitzpatrick evaluation recorded.")
+    out.append(_render_skin_types(manifest, reports) if reports else "No per-Fitzpatrick evaluation recorded.")
     out += ["", "## Calibration", ""] + _calibration_lines(manifest, metrics)
     out += ["", "## Condition categories", "", _category_section(manifest)]
-    out += ["", "## Known limits", ""] + [f"- {x}" for x in _known_limits(manifest, group_sets)]
+    out += ["", "## Known limits", ""] + [f"- {x}" for x in _known_limits(manifest, reports)]
     if manifest.get("licence"):
         out += ["", "## Licence", "", str(manifest["licence"])]
     return "\n".join(out).rstrip() + "\n"

@@ -27,7 +27,7 @@ HEAD_FORMAT_VERSION = 1
 
 Kind = Literal["binary", "condition"]
 
-#: XGBoost defaults from the reference system (SPEC section 4); any key can be overridden by ``params``.
+#: XGBoost defaults from the reference system (docs/SPEC.md §4); any key can be overridden by ``params``.
 XGB_DEFAULTS: dict[str, Any] = {
     "n_estimators": 500,
     "max_depth": 6,

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from skintag import fitzpatrick
+
 #: The tiny backbone (as transformers' own SigLIP tests use); image_size is set by the caller.
 TINY_BACKBONE: dict[str, Any] = {
     "patch_size": 8,
@@ -74,17 +76,11 @@ def tiny_samples(data_dir: str | Path | None = None, *, n_pad: int = 24) -> list
     return items
 
 
-def _fitz_group(f: int | None) -> str:
-    if f is None:
-        return "unknown"
-    return "I-II" if f <= 2 else ("III-IV" if f <= 4 else "V-VI")
-
-
 def build_tiny_bundle(
     out_dir: str | Path,
     *,
     image_size: int = 32,
-    seed: int = 0,
+    random_state: int = 0,
     data_dir: str | Path | None = None,
     n_pad: int = 24,
 ) -> Path:
@@ -94,7 +90,7 @@ def build_tiny_bundle(
     ----------
     out_dir : where to write the bundle (replaced if it already holds one).
     image_size : model input side (a multiple of the patch size 8).
-    seed : seeds the backbone weights, the train/validation split and XGBoost.
+    random_state : seeds the backbone weights, the train/validation split and XGBoost.
     data_dir : data root holding ``ham10000/`` and ``pad_ufes_20/``; default ``skintag.settings.default_data_dir()``.
     n_pad : how many PAD-UFES-20 photos to add to the HAM10000 images.
     """
@@ -105,7 +101,7 @@ def build_tiny_bundle(
     from skintag.model.calibration import Calibrator, threshold_for_sensitivity
     from skintag.model.heads import XGBHead
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     items = tiny_samples(data_dir, n_pad=n_pad)
     real = len(items) >= 20
     if real:
@@ -129,7 +125,7 @@ def build_tiny_bundle(
         ]
 
     preprocessing = Preprocessing(image_size=image_size)
-    backbone = new_backbone({**TINY_BACKBONE, "image_size": image_size}, seed=seed)
+    backbone = new_backbone({**TINY_BACKBONE, "image_size": image_size}, random_state=random_state)
     with torch.no_grad():
         emb = backbone(pixel_values=preprocessing(images)).pooler_output.numpy().astype(np.float32)
 
@@ -142,7 +138,7 @@ def build_tiny_bundle(
         is_val[idx[: max(2, len(idx) // 3)]] = True
     tr, va = ~is_val, is_val
 
-    params = {**TINY_HEAD_PARAMS, "random_state": seed}
+    params = {**TINY_HEAD_PARAMS, "random_state": random_state}
     binary = XGBHead("binary", params).fit(emb[tr], y[tr], X_val=emb[va], y_val=y[va], early_stopping_rounds=10)
     condition = XGBHead("condition", params).fit(
         emb[tr], cond[tr], X_val=emb[va], y_val=cond[va], early_stopping_rounds=10
@@ -152,20 +148,20 @@ def build_tiny_bundle(
     p_val = calibrator.predict(raw_val)
     sens95 = threshold_for_sensitivity(y[va], p_val, 0.95)
 
-    from sklearn.metrics import roc_auc_score
+    from skintag.stats import auroc
 
     metrics = {
         "validation": {
-            "auc_raw": float(roc_auc_score(y[va], raw_val)),
-            "auc": float(roc_auc_score(y[va], p_val)),
+            "auc_raw": auroc(y[va], raw_val),
+            "auc": auroc(y[va], p_val),
             "sensitivity_at_sens95": float(np.mean(p_val[y[va] == 1] >= sens95)),
             "n": int(va.sum()),
             "n_pos": int(y[va].sum()),
         }
     }
     per_group = []
-    groups = np.array([_fitz_group(it["fitzpatrick"]) for it in items])
-    for g in ("I-II", "III-IV", "V-VI", "unknown"):
+    groups = np.array([fitzpatrick.group_of(it["fitzpatrick"]) for it in items])
+    for g in fitzpatrick.GROUPS:
         m = va & (groups == g)
         per_group.append({"fitzpatrick_group": g, "n": int(m.sum()), "n_pos": int(y[m].sum())})
 

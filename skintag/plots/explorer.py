@@ -1,4 +1,4 @@
-"""Tables and plotly figures of the Dataset Explorer page, built from the unified dataset table (CONTRACTS §1).
+"""Tables and plotly figures of the Dataset Explorer page, built from the unified dataset table (docs/CONTRACTS.md §1).
 
 This module owns the explorer's computations — per-dataset summaries, skin type × diagnosis counts with base rates of
 malignancy, the Fitzpatrick17k annotator agreement (exact, within ±1, Cohen's weighted kappa via scikit-learn), the image
@@ -16,12 +16,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from skintag.data import DATASET_NAMES
+from skintag import fitzpatrick as fz
+from skintag import taxonomy as tx
+from skintag.data import DATASET_NAMES, DATASETS, derived_datasets, distinct_images
 from skintag.taxonomy import CONDITIONS
 
-FITZ_LABELS: tuple[str, ...] = ("I", "II", "III", "IV", "V", "VI")
-FITZ_GROUPS: tuple[str, ...] = ("I-II", "III-IV", "V-VI", "unknown")
-UNKNOWN = "unknown"
+UNKNOWN = fz.UNKNOWN
 #: Display order of datasets: the registry's (full-size photos first, DermaMNIST's 28-px images last).
 DATASET_ORDER: tuple[str, ...] = DATASET_NAMES
 SEX_ORDER: tuple[str, ...] = ("female", "male", UNKNOWN)
@@ -37,8 +37,7 @@ def skin_type_label(df: pd.DataFrame) -> pd.Series:
     """Per-row skin-type label for filters: the exact type ("I".."VI") when known, else the coarse group with
     "(group only)" (DDI), else "unknown".
     """
-    fitz = df["fitzpatrick"].astype("Int64")
-    exact = fitz.map(lambda v: FITZ_LABELS[int(v) - 1] if pd.notna(v) and 1 <= int(v) <= 6 else None)
+    exact = df["fitzpatrick"].astype("Int64").map(lambda v: None if fz.label(v) == UNKNOWN else fz.label(v))
     group = _filled(df["fitzpatrick_group"])
     out = exact.astype(object)
     no_exact = out.isna()
@@ -50,7 +49,7 @@ def skin_type_label(df: pd.DataFrame) -> pd.Series:
 def skin_type_options(labels: pd.Series) -> list[str]:
     """The skin-type labels present, in order I..VI, group-only labels, unknown."""
     present = set(labels.unique())
-    order = list(FITZ_LABELS) + [f"{g} (group only)" for g in FITZ_GROUPS[:3]] + [UNKNOWN]
+    order = [*fz.SIX_LABELS, *(f"{g} (group only)" for g in fz.THREE_LABELS), UNKNOWN]
     return [o for o in order if o in present]
 
 
@@ -69,11 +68,34 @@ def _n_ids(ids: pd.Series) -> object:
     return int(ids.nunique()) if len(ids) else pd.NA
 
 
+def derivation_notes(names: Sequence[str]) -> list[str]:
+    """In words, for each selected dataset derived from another, what it is derived from and how it is counted."""
+    derived = derived_datasets(names)
+    notes = []
+    for name in sorted(dict.fromkeys(names), key=_dataset_rank):
+        info = DATASETS.get(name)
+        if info is None or info.derived_from is None:
+            continue
+        source = DATASETS[info.derived_from].display_name
+        if name in derived:
+            notes.append(
+                f"{info.display_name} is derived from {source} (the same images, re-published). With both selected, "
+                f"totals and charts count each image once, as {source}'s; {info.display_name} keeps its own row in "
+                "the table."
+            )
+        else:
+            notes.append(f"{info.display_name} is derived from {source} (the same images, re-published).")
+    return notes
+
+
 def dataset_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset (and a total): images, image files present, patients, lesions, malignant, skin type known."""
+    """One row per dataset, then the total over distinct images ("all selected": a derived dataset whose source is
+    also selected is left out of it, and its row says so): images, image files present, patients, lesions, malignant,
+    skin type known."""
     rows = []
+    derived = derived_datasets(df["dataset"].unique())
     groups = sorted(df.groupby("dataset", sort=False), key=lambda kv: _dataset_rank(kv[0]))
-    for name, sub in [*groups, ("all selected", df)]:
+    for name, sub in [*groups, ("all selected", distinct_images(df))]:
         n = len(sub)
         rows.append(
             {
@@ -87,6 +109,7 @@ def dataset_summary(df: pd.DataFrame) -> pd.DataFrame:
                 "% malignant": round(100.0 * sub["malignant"].mean(), 1) if n else math.nan,
                 "skin type known (exact)": int(sub["fitzpatrick"].notna().sum()),
                 "skin group known": int((_filled(sub["fitzpatrick_group"]) != UNKNOWN).sum()),
+                "in the total": f"no: derived from {derived[name]}" if name in derived else "yes",
             }
         )
     out = pd.DataFrame(rows)
@@ -123,11 +146,10 @@ def skin_type_by_diagnosis(df: pd.DataFrame, by: str = "group") -> SkinTypeDiagn
     """
     if by == "group":
         st = _filled(df["fitzpatrick_group"])
-        order = list(FITZ_GROUPS)
+        order = list(fz.GROUPS)
     elif by == "exact":
-        fitz = df["fitzpatrick"].astype("Int64")
-        st = fitz.map(lambda v: FITZ_LABELS[int(v) - 1] if pd.notna(v) else "unknown or group only").astype(object)
-        order = list(FITZ_LABELS) + ["unknown or group only"]
+        st = df["fitzpatrick"].astype("Int64").map(fz.label).astype(object).replace(UNKNOWN, "unknown or group only")
+        order = [*fz.SIX_LABELS, "unknown or group only"]
     else:
         raise ValueError(f"by={by!r}; expected 'group' or 'exact'")
     cond = df["condition_id"].astype(int).map(lambda c: CONDITIONS[c])
@@ -138,6 +160,29 @@ def skin_type_by_diagnosis(df: pd.DataFrame, by: str = "group") -> SkinTypeDiagn
     malignant = df["malignant"].groupby(st).sum().reindex(rows, fill_value=0)
     total = st.value_counts().reindex(rows, fill_value=0)
     return SkinTypeDiagnosis(counts=counts, malignant=malignant, total=total)
+
+
+def category_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Images per category of their label (:func:`skintag.taxonomy.label_categories`: the dataset's own malignant flag
+    first, then condition Other/Unknown in a category of its own, never benign).
+
+    Returns a DataFrame indexed by category display name (display order, present categories only) with columns
+    ``images``, ``share %`` and ``of which Other/Unknown`` (rows whose label no map knew, e.g. Kaposi sarcoma, which
+    count as malignant by their dataset's own flag).
+    """
+    cats = pd.Series(tx.label_categories(df["condition_id"], df["malignant"]), index=df.index)
+    order = [c for c in tx.LABEL_CATEGORIES if c in set(cats)]
+    images = cats.value_counts().reindex(order)
+    other = (df["condition_id"].astype(int) == tx.OTHER_ID).groupby(cats).sum().reindex(order)
+    out = pd.DataFrame(
+        {
+            "images": images.astype(int),
+            "share %": (100.0 * images / max(len(df), 1)).round(1),
+            "of which Other/Unknown": other.astype(int),
+        }
+    )
+    out.index = pd.Index([tx.LABEL_CATEGORY_NAMES[c] for c in order], name="category")
+    return out
 
 
 def skin_type_diagnosis_heatmap(table: SkinTypeDiagnosis) -> go.Figure:
@@ -313,11 +358,11 @@ def annotator_agreement(df: pd.DataFrame) -> AnnotatorAgreement | None:
         return None
     a = both["fitzpatrick"].astype(int).to_numpy()
     b = both["fitzpatrick_centaur"].astype(int).to_numpy()
-    labels = list(range(1, 7))
+    labels = list(fz.TYPES)
     conf = pd.DataFrame(
         confusion_matrix(a, b, labels=labels),
-        index=pd.Index(FITZ_LABELS, name="fitzpatrick_scale"),
-        columns=pd.Index(FITZ_LABELS, name="fitzpatrick_centaur"),
+        index=pd.Index(fz.SIX_LABELS, name="fitzpatrick_scale"),
+        columns=pd.Index(fz.SIX_LABELS, name="fitzpatrick_centaur"),
     )
     return AnnotatorAgreement(
         n=len(both),
@@ -390,7 +435,7 @@ def image_caption(row: pd.Series) -> str:
     """One-line metadata of an image for the grid: id, dataset, condition, label, skin type, age, sex, site."""
     fitz = row.get("fitzpatrick")
     if pd.notna(fitz):
-        skin = f"FST {FITZ_LABELS[int(fitz) - 1]}"
+        skin = f"FST {fz.label(fitz)}"
     elif isinstance(row.get("fitzpatrick_group"), str) and row["fitzpatrick_group"] != UNKNOWN:
         skin = f"FST {row['fitzpatrick_group']}"
     else:

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from skintag.fairness.mitigation import MitigationResult
+from skintag import fitzpatrick
 from skintag.fairness.report import RATE_NAMES, FairnessReport
+from skintag.stats import ECE_BINS
 
-PALETTE = ("#e9b384", "#d4925c", "#b87440", "#8f5530", "#64391f", "#3a2113", "#9e9e9e")
+if TYPE_CHECKING:  # the what-if needs scikit-learn; the figure only reads its table
+    from skintag.fairness.mitigation import MitigationResult
+
 _OTHER = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-_SKIN = ("I", "II", "III", "IV", "V", "VI")
-_SKIN3 = {"I-II": 1, "III-IV": 3, "V-VI": 5, "I-III": 1, "IV-VI": 4}
 
 
 def group_colors(groups: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """Colours per group: a light-to-dark skin-tone ramp for Fitzpatrick groups (markers outlined so the light ones
-    stay visible), grey for unknown, a categorical palette otherwise."""
-    out = {}
-    for i, g in enumerate(groups):
-        if g in _SKIN:
-            out[g] = PALETTE[_SKIN.index(g)]
-        elif g in _SKIN3:
-            out[g] = PALETTE[_SKIN3[g]]
-        elif g == "unknown":
-            out[g] = PALETTE[6]
-        else:
-            out[g] = _OTHER[i % len(_OTHER)]
-    return out
+    """Colours per group: the skin-tone ramp of :func:`skintag.fitzpatrick.colour` for Fitzpatrick labels (markers
+    outlined so the light ones stay visible; grey for unknown), a categorical palette otherwise."""
+    return {
+        g: fitzpatrick.colour(g) if fitzpatrick.is_skin_label(g) else _OTHER[i % len(_OTHER)]
+        for i, g in enumerate(groups)
+    }
 
 
 def _fmt(x: float) -> str:
@@ -99,7 +95,7 @@ def roc_figure(report: FairnessReport) -> go.Figure:
     return fig
 
 
-def calibration_figure(report: FairnessReport, n_bins: int = 10) -> go.Figure:
+def calibration_figure(report: FairnessReport, n_bins: int = ECE_BINS) -> go.Figure:
     """Reliability curve per group (observed malignant fraction vs mean score per bin), ECE in the legend."""
     table, ece = report.calibration(n_bins=n_bins)
     colors = group_colors(list(report.groups))

@@ -1,12 +1,23 @@
-"""Frame-level widgets shared by every page: settings, the disclaimer and the model/data status badge."""
+"""Frame-level pieces shared by every page: settings, the disclaimer, the model/data status badge, and the model
+bundle, loaded once per process in a background thread that the frame starts (so the bundle is ready, or nearly, when
+the triage page needs it, and no other page waits for torch)."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from skintag.errors import ModelBundleError
 from skintag.model.manifest import read_manifest
 from skintag.settings import Settings
+
+if TYPE_CHECKING:
+    from skintag.model.bundle import ModelBundle
 
 DISCLAIMER = (
     "**SkinTag is an AI screening aid, not a diagnosis.** False negatives and false positives happen. "
@@ -39,3 +50,74 @@ def render_sidebar(settings: Settings) -> None:
             st.info(f"Data root: `{settings.data_dir}`", icon="🗂️")
         else:
             st.info(f"No data root at `{settings.data_dir}` (set `SKINTAG_DATA_DIR`).", icon="🗂️")
+
+
+def _load_and_warm(path: str) -> ModelBundle:
+    """Load (and hash-verify) the bundle at ``path``, then push one blank image through it with attention, so the first
+    real triage does not pay for the backbone's and heads' first-call set-up."""
+    from PIL import Image
+
+    from skintag.model import load_bundle
+
+    bundle = load_bundle(path)
+    blank = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
+    embedding, _ = bundle.forward_pixels(bundle.preprocess([blank]), output_attentions=True)
+    bundle.predict_embeddings(embedding)
+    return bundle
+
+
+@st.cache_resource(show_spinner=False)
+def _bundle_future(path: str, manifest_mtime: float) -> Future[ModelBundle]:
+    """The (running or finished) background load of the bundle at ``path``: started once per process and manifest
+    version (``manifest_mtime`` is only a cache key)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skintag-bundle")
+    future = pool.submit(_load_and_warm, path)
+    pool.shutdown(wait=False)  # the thread ends when the load does
+    return future
+
+
+def start_bundle_load(settings: Settings) -> Future[ModelBundle]:
+    """Start loading ``settings.model_dir`` in the background unless it is loaded or loading already, and return that
+    load. Cheap: the frame calls it on every run.
+
+    Raises
+    ------
+    ModelBundleError
+        When there is no bundle there (no ``manifest.json``).
+    """
+    manifest = Path(settings.model_dir) / "manifest.json"
+    if not manifest.is_file():
+        raise ModelBundleError(
+            f"No model bundle at {settings.model_dir} (manifest.json is missing). Set SKINTAG_MODEL_DIR to a bundle "
+            "directory or build the demo bundle (see README)."
+        )
+    return _bundle_future(str(Path(settings.model_dir).resolve()), manifest.stat().st_mtime)
+
+
+def get_bundle(settings: Settings) -> ModelBundle:
+    """The model bundle at ``settings.model_dir``, loaded once per process (again if its manifest changes); waits, with
+    a spinner, for the background load the frame started.
+
+    Raises
+    ------
+    ModelBundleError
+        When there is no bundle there or it fails verification (a failed load is retried on the next call).
+    """
+    future = start_bundle_load(settings)
+    try:
+        if future.done():
+            return future.result()
+        with st.spinner("Loading the model bundle…"):
+            return future.result()
+    except Exception:
+        _bundle_future.clear()  # do not keep a failed load: the next run tries again
+        raise
+
+
+@contextlib.asynccontextmanager
+async def preload_bundle(_app: Any) -> AsyncIterator[None]:
+    """Lifespan of the served app (``st.App`` in ``streamlit_app.py``): start loading the model bundle when the server
+    starts, before the first page view, so a visitor's first triage does not wait for torch to import."""
+    with contextlib.suppress(ModelBundleError):  # no bundle: the sidebar and the triage page say so
+        start_bundle_load(get_settings())
+    yield

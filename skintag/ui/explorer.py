@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from skintag import cards
+from skintag.data import LabelAudit, LoadedDataset, distinct_images
 from skintag.plots import explorer as px_explorer
 from skintag.taxonomy import CONDITIONS
 
@@ -29,8 +30,8 @@ def present_datasets(root: str | Path) -> list[str]:
 
 
 @st.cache_data(show_spinner="Loading datasets…", max_entries=8)
-def load_table(root: str, datasets: tuple[str, ...]) -> pd.DataFrame:
-    """The unified table of ``datasets`` under ``root`` (cached per (root, datasets))."""
+def load_table(root: str, datasets: tuple[str, ...]) -> LoadedDataset:
+    """The unified table of ``datasets`` under ``root`` and its label audit (cached per (root, datasets))."""
     from skintag.data import load_datasets
 
     return load_datasets(list(datasets), Path(root))
@@ -59,8 +60,8 @@ def render_empty_state(root: str) -> None:
 
     st.warning(f"No dataset found under `{root}`.", icon="🗂️")
     st.markdown(
-        "Point **Data root** at a folder holding one sub-folder per dataset (or set `SKINTAG_DATA_DIR` before starting "
-        "the app). Each dataset, the folder it goes in, the files expected there and where to get it:"
+        "Set `SKINTAG_DATA_DIR` to a folder holding one sub-folder per dataset before starting the app. Each dataset, "
+        "the folder it goes in, the files expected there and where to get it:"
     )
     rows = [
         {
@@ -76,17 +77,27 @@ def render_empty_state(root: str) -> None:
 
 
 def render_overview(df: pd.DataFrame) -> None:
-    """Headline metrics and the per-dataset summary table."""
+    """What is derived from what (in words), headline metrics over distinct images, and the per-dataset summary table.
+
+    ``df`` is every selected row; a derived dataset whose source is also selected (DermaMNIST beside HAM10000) keeps its
+    row in the table but is left out of the metrics.
+    """
+    for note in px_explorer.derivation_notes(list(df["dataset"].unique())):
+        st.info(note, icon="🔁")
+    summary = px_explorer.dataset_summary(df)
+    df = distinct_images(df)
     cols = st.columns(4)
     cols[0].metric("Images", f"{len(df):,}")
     cols[1].metric("Image files present", f"{int(df['has_image'].sum()):,}")
     cols[2].metric("Malignant", f"{100 * df['malignant'].mean():.1f} %" if len(df) else "–")
     cols[3].metric("Exact skin type known", f"{int(df['fitzpatrick'].notna().sum()):,}")
-    st.dataframe(px_explorer.dataset_summary(df), hide_index=True, width="stretch")
+    st.dataframe(summary, hide_index=True, width="stretch")
 
 
 def render_skin_by_diagnosis(df: pd.DataFrame) -> None:
-    """Fitzpatrick × diagnosis heatmap with base rates of malignancy."""
+    """Fitzpatrick × diagnosis heatmap with base rates of malignancy, then images per label category (over distinct
+    images)."""
+    df = distinct_images(df)
     by = st.radio(
         "Skin type", ["group", "exact"], horizontal=True, key="fitz_by",
         format_func=lambda v: {"group": "Groups (I-II / III-IV / V-VI)", "exact": "Exact type (I-VI)"}[v],
@@ -95,25 +106,29 @@ def render_skin_by_diagnosis(df: pd.DataFrame) -> None:
     st.plotly_chart(px_explorer.skin_type_diagnosis_heatmap(table), width="stretch", key="fitz_heatmap")
     st.caption(
         "Cells: images per skin type and condition (colour on a log scale). Right: share of those images labelled malignant "
-        "(melanoma, BCC, SCC, actinic keratosis). Unknown skin type is its own row, never merged into another."
+        "as their dataset labels them (melanoma, BCC, SCC and actinic keratosis, and labels the taxonomy does not name "
+        "such as Kaposi sarcoma). Unknown skin type is its own row, never merged into another."
+    )
+    st.markdown("**Images per category of their label**")
+    st.dataframe(px_explorer.category_counts(df), width="stretch", key="category_counts")
+    st.caption(
+        "A label no map knows goes to condition Other/Unknown. It is counted malignant when its dataset says so "
+        "(Fitzpatrick17k's Kaposi sarcoma, mycosis fungoides) and otherwise as Other / Unknown — never as benign."
     )
 
 
 def render_demographics(df: pd.DataFrame) -> None:
-    """Domain × dataset, age, sex and site distributions."""
+    """Domain × dataset (every selected dataset, one bar each), then age, sex and site over distinct images."""
     st.plotly_chart(px_explorer.domain_dataset_figure(df), width="stretch", key="domain_fig")
+    df = distinct_images(df)
     left, right = st.columns(2)
     left.plotly_chart(px_explorer.age_figure(df), width="stretch", key="age_fig")
     right.plotly_chart(px_explorer.sex_figure(df), width="stretch", key="sex_fig")
     st.plotly_chart(px_explorer.site_figure(df), width="stretch", key="site_fig")
 
 
-def render_audit(df: pd.DataFrame) -> None:
+def render_audit(audit: LabelAudit) -> None:
     """The label audit: raw label -> condition with counts and how it was mapped, then the problems."""
-    audit = df.attrs.get("audit")
-    if audit is None:
-        st.info("No label audit is attached to this table.")
-        return
     labels = audit.to_frame()
     unmapped = audit.unmapped()
     st.markdown(
@@ -130,7 +145,8 @@ def render_audit(df: pd.DataFrame) -> None:
 
 
 def render_provenance(df: pd.DataFrame) -> None:
-    """Where skin-type values came from, and Fitzpatrick17k's inter-annotator agreement."""
+    """Where skin-type values came from (over distinct images), and Fitzpatrick17k's inter-annotator agreement."""
+    df = distinct_images(df)
     st.plotly_chart(px_explorer.provenance_figure(df), width="stretch", key="prov_fig")
     agreement = px_explorer.annotator_agreement(df)
     if agreement is None:

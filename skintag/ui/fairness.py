@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from skintag import fitzpatrick
+from skintag.documents.fairness_report import render_fairness_html
 from skintag.errors import ModelBundleError
 from skintag.fairness import FairnessAudit, FairnessReport, age_band, make_groups
 from skintag.fairness.data import DEFAULT_PREDICTIONS, default_operating_point, read_predictions
 from skintag.fairness.export import display_table
-from skintag.fairness.groups import parse_fitzpatrick
 from skintag.fairness.report import INCONCLUSIVE, NOT_ASSESSABLE, OUTSIDE, WITHIN
 from skintag.model.manifest import read_manifest
 from skintag.plots import fairness as plots
@@ -77,7 +78,7 @@ def is_skin_type_column(df: pd.DataFrame, column: str) -> bool:
     values = df[column].dropna()
     if values.empty or values.nunique() > 12:
         return False
-    exact, coarse, ok = parse_fitzpatrick(values.to_numpy(dtype=object))
+    exact, coarse, ok = fitzpatrick.parse_array(values.to_numpy(dtype=object), accept="any")
     return bool(ok.mean() >= 0.95 and (coarse >= 0).mean() >= 0.95)
 
 
@@ -164,7 +165,7 @@ def render_downloads(report: FairnessReport) -> None:
     cols[1].download_button("CSV", report.to_csv(), "fairness_report.csv", "text/csv", key="dl_csv")
     cols[2].download_button("Markdown", report.to_markdown(), "fairness_report.md", "text/markdown", key="dl_md")
     if cols[3].toggle("Build HTML report", key="build_html", help="Self-contained: works offline (~5 MB)."):
-        cols[3].download_button("HTML", report.to_html(), "fairness_report.html", "text/html", key="dl_html")
+        cols[3].download_button("HTML", render_fairness_html(report), "fairness_report.html", "text/html", key="dl_html")
 
 
 def render_charts(report: FairnessReport, tolerance: float) -> None:

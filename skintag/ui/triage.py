@@ -1,47 +1,25 @@
-"""Streamlit pieces of the Clinician Triage page: the cached bundle loader, example images and the renderers of the
-result card, quality report, explanations and downloads. Results come from :mod:`skintag.triage` and
-:mod:`skintag.explain`; this module only lays them out. Uploaded images stay in memory (never written to disk)."""
+"""Streamlit pieces of the Clinician Triage page: example images and the renderers of the result card, quality report,
+explanations and downloads. Results come from :mod:`skintag.triage` and :mod:`skintag.explain`, the bundle from
+:func:`skintag.ui.common.get_bundle`; this module only lays them out. Uploaded images stay in memory (never written to
+disk)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from skintag.errors import ModelBundleError
+from skintag.documents.case_report import case_json, render_report_html
 from skintag.plots import triage as plots
-from skintag.report import case_json, render_report_html
-from skintag.settings import Settings
 from skintag.triage import CATEGORY_DISPLAY, TriageResult, format_probability
+
+if TYPE_CHECKING:  # pragma: no cover
+    from skintag.model.bundle import ModelBundle
 
 EXAMPLE_DATASETS = (("ham10000", "HAM10000 (dermoscopic)"), ("pad_ufes_20", "PAD-UFES-20 (smartphone)"))
 EXAMPLES_PER_DATASET = 3
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
-
-
-@st.cache_resource(show_spinner="Loading the model bundle…")
-def _load_bundle_cached(path: str, manifest_mtime: float) -> Any:
-    from skintag.model import load_bundle
-
-    return load_bundle(path)
-
-
-def get_bundle(settings: Settings) -> Any:
-    """The model bundle at ``settings.model_dir``, loaded once per process (reloaded if its manifest changes).
-
-    Raises
-    ------
-    ModelBundleError
-        When there is no bundle there or it fails verification.
-    """
-    manifest = Path(settings.model_dir) / "manifest.json"
-    if not manifest.is_file():
-        raise ModelBundleError(
-            f"No model bundle at {settings.model_dir} (manifest.json is missing). Set SKINTAG_MODEL_DIR to a bundle "
-            "directory or build the demo bundle (see README)."
-        )
-    return _load_bundle_cached(str(Path(settings.model_dir).resolve()), manifest.stat().st_mtime)
 
 
 def example_images(data_dir: Path, per_dataset: int = EXAMPLES_PER_DATASET) -> dict[str, Path]:
@@ -118,7 +96,7 @@ def attention_overlays(result: TriageResult) -> dict[str, Any]:
     }
 
 
-def shap_on_request(bundle: Any, result: TriageResult, max_evals: int, cache_dir: Path, *, run: bool) -> Any:
+def shap_on_request(bundle: ModelBundle, result: TriageResult, max_evals: int, cache_dir: Path, *, run: bool) -> Any:
     """The SHAP explanation of this image if it was computed in this session (or ``run`` asks for it now, with a
     progress bar; repeats come from the on-disk cache), else None."""
     from skintag.errors import SkintagError
@@ -146,7 +124,7 @@ def shap_overlay(result: TriageResult, shap_result: Any) -> Any:
     return overlay(result.image, shap_result.heatmap(), colormap="jet")
 
 
-def sanity_lines(bundle: Any, result: TriageResult) -> list[str]:
+def sanity_lines(bundle: ModelBundle, result: TriageResult) -> list[str]:
     """One summary line per attention map of the randomisation check on this image."""
     from skintag.explain.sanity import attention_sanity
 

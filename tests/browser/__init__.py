@@ -46,7 +46,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether the Streamlit server at ``url`` answers its health check with ``ok``."""
     try:
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:  # a local URL only
             return resp.status == 200 and resp.read().strip() == b"ok"
@@ -83,7 +84,7 @@ def streamlit_server(extra_env: Mapping[str, str], *, log_dir: Path, app: Path |
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(url):
+        while not healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
                 why = (
                     f"exited with code {proc.returncode}" if proc.poll() is not None
@@ -97,12 +98,17 @@ def streamlit_server(extra_env: Mapping[str, str], *, log_dir: Path, app: Path |
             time.sleep(0.25)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a server process started by a test or a bench: terminate, then kill if it has not exited after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def wait_for_app(page: Page, *, timeout_s: float = TIMEOUT_S) -> None:
@@ -128,7 +134,7 @@ def open_page(page: Page, app_url: str, path: str = "", *, timeout_s: float = TI
 
 def open_via_navigation(page: Page, app_url: str, title: str, *, timeout_s: float = TIMEOUT_S) -> None:
     """Open the app's root, wait for the frame (streamlit_app.py's ``st.navigation``, not Streamlit's provisional
-    ``pages/`` listing), click the page ``title`` in the sidebar and wait for its heading and its run to finish."""
+    ``pages/`` listing (the pages live in ``app_pages/``, which Streamlit does not auto-discover)), click the page ``title`` in the sidebar and wait for its heading and its run to finish."""
     open_page(page, app_url, timeout_s=timeout_s)
     page.locator('[data-testid="stSidebar"]').get_by_text("Intended use", exact=True).wait_for()
     page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()

@@ -3,36 +3,43 @@ thumbnails load, no exception; screenshots are saved for docs/screenshots/datase
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser import open_via_navigation, save_screenshot, wait_for_app
+from tests.browser import open_via_navigation, save_screenshot, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def explorer_url(shared_data, tmp_path_factory, _browser) -> Iterator[str]:
+    """A server whose data root is the tests' (the page takes it from SKINTAG_DATA_DIR only)."""
+    with streamlit_server({"SKINTAG_DATA_DIR": str(shared_data)},
+                          log_dir=tmp_path_factory.mktemp("streamlit_explorer")) as url:
+        yield url
 
 
 def _open_explorer(page, app_url: str, data_root: Path) -> None:
     open_via_navigation(page, app_url, "Dataset Explorer")
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_text("SkinTag is an AI screening aid, not a diagnosis.").wait_for()
-    box = page.get_by_label("Data root", exact=True).and_(page.locator("input"))
-    if box.input_value() != str(data_root):  # the server's default root may differ from the tests' data root
-        box.fill(str(data_root))
-        box.press("Enter")
-    box.evaluate("e => e.blur()")
     wait_for_app(page)
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    assert page.locator('[data-testid="stTextInput"]').count() == 0  # no box to type a server path into
+    assert page.get_by_text(f"Data root: {data_root}").first.is_visible()
 
 
-def test_explorer_renders_real_data(app_url, browser_page, shared_data):
-    from skintag.data import available_datasets, load_datasets
+def test_explorer_renders_real_data(explorer_url, browser_page, shared_data):
+    from skintag.data import available_datasets, distinct_images, load_datasets
 
     present = [name for name, ok in available_datasets(shared_data).items() if ok]
-    expected = load_datasets(present, shared_data)
+    table = load_datasets(present, shared_data).table
+    expected = distinct_images(table)  # the Images metric counts DermaMNIST (HAM10000's images again) once
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1320})
-    _open_explorer(page, app_url, shared_data)
+    _open_explorer(page, explorer_url, shared_data)
 
     images_metric = page.locator('[data-testid="stMetric"]').filter(has_text="Images").first
     assert images_metric.locator('[data-testid="stMetricValue"]').inner_text() == f"{len(expected):,}"
@@ -50,6 +57,6 @@ def test_explorer_renders_real_data(app_url, browser_page, shared_data):
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(i => i.complete && i.naturalWidth > 0)"
     )
-    assert page.get_by_text(f"{int(expected['has_image'].sum()):,} images match").is_visible()
+    assert page.get_by_text(f"{int(table['has_image'].sum()):,} images match").is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     save_screenshot(page, "dataset_explorer_images", full_page=False)

@@ -5,35 +5,60 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from skintag.data import COLUMNS, DATASETS, available_datasets, load_dataset, load_datasets
+from skintag.data import COLUMNS, DATASETS, LoadedDataset, available_datasets, load_dataset, load_datasets
 from skintag.data.audit import LabelAudit
 from skintag.data.schema import DTYPES, check_frame, read_csv_rows
 from skintag.errors import LabelError
 
 
 @pytest.fixture(scope="module")
-def ham(shared_data):
+def ham_loaded(shared_data) -> LoadedDataset:
     return load_dataset("ham10000", shared_data)
 
 
 @pytest.fixture(scope="module")
-def pad(shared_data):
+def ham(ham_loaded) -> pd.DataFrame:
+    return ham_loaded.table
+
+
+@pytest.fixture(scope="module")
+def pad_loaded(shared_data) -> LoadedDataset:
     return load_dataset("pad_ufes_20", shared_data)
 
 
 @pytest.fixture(scope="module")
-def fitz(shared_data):
+def pad(pad_loaded) -> pd.DataFrame:
+    return pad_loaded.table
+
+
+@pytest.fixture(scope="module")
+def fitz_loaded(shared_data) -> LoadedDataset:
     return load_dataset("fitzpatrick17k", shared_data)
 
 
 @pytest.fixture(scope="module")
-def bcn(shared_data):
+def fitz(fitz_loaded) -> pd.DataFrame:
+    return fitz_loaded.table
+
+
+@pytest.fixture(scope="module")
+def bcn_loaded(shared_data) -> LoadedDataset:
     return load_dataset("bcn20000", shared_data)
 
 
 @pytest.fixture(scope="module")
-def derma(shared_data):
+def bcn(bcn_loaded) -> pd.DataFrame:
+    return bcn_loaded.table
+
+
+@pytest.fixture(scope="module")
+def derma_loaded(shared_data) -> LoadedDataset:
     return load_dataset("dermamnist", shared_data)
+
+
+@pytest.fixture(scope="module")
+def derma(derma_loaded) -> pd.DataFrame:
+    return derma_loaded.table
 
 
 def _schema_ok(df: pd.DataFrame, name: str) -> None:
@@ -47,10 +72,10 @@ def _schema_ok(df: pd.DataFrame, name: str) -> None:
     # image_path is non-empty exactly when the image exists; malignant agrees with the taxonomy where mapped
     assert ((df["image_path"] != "") == df["has_image"]).all()
     assert set(df["fitzpatrick_group"]) <= {"I-II", "III-IV", "V-VI", "unknown"}
-    assert isinstance(df.attrs["audit"], LabelAudit)
+    assert not df.attrs  # the audit travels beside the table, never in attrs
 
 
-def test_ham10000_counts(ham, ham_dir):
+def test_ham10000_counts(ham, ham_loaded, ham_dir):
     _schema_ok(ham, "ham10000")
     assert len(ham) == 10015 + 1512
     main = ham[ham["official_split"].isna()]
@@ -76,12 +101,12 @@ def test_ham10000_counts(ham, ham_dir):
     }  # fmt: skip
     assert all(p.startswith(str((ham_dir / "images").resolve())) for p in with_images["image_path"])
     # missing images: one summary record per metadata file, not one per row
-    problems = ham.attrs["audit"].problems_frame()
+    problems = ham_loaded.audit.problems_frame()
     assert problems["problem"].tolist() == ["missing image file", "missing image file"]
     assert problems["count"].tolist() == [9955, 1512]
     assert problems["value"].iloc[1].startswith("1512 of 1512 image files missing; first: ISIC_0034524")
-    assert ham.attrs["audit"].errors() == []
-    assert ham.attrs["audit"].unmapped().empty
+    assert ham_loaded.audit.errors() == []
+    assert ham_loaded.audit.unmapped().empty
 
 
 def test_ham10000_layouts_identical(shared_data, ham_dir):
@@ -89,12 +114,12 @@ def test_ham10000_layouts_identical(shared_data, ham_dir):
     kaggle = load_dataset(
         "ham10000", shared_data, metadata=ham_dir / "kaggle_7col" / "HAM10000_metadata.csv", include_test=False
     )
-    assert len(dataverse) == 10015
-    pd.testing.assert_frame_equal(dataverse, kaggle, check_exact=True, check_like=False, check_flags=True)
-    assert dataverse.attrs["audit"].to_frame().equals(kaggle.attrs["audit"].to_frame())
+    assert len(dataverse.table) == 10015
+    pd.testing.assert_frame_equal(dataverse.table, kaggle.table, check_exact=True, check_like=False, check_flags=True)
+    assert dataverse.audit.to_frame().equals(kaggle.audit.to_frame())
 
 
-def test_pad_ufes_20_counts(pad):
+def test_pad_ufes_20_counts(pad, pad_loaded):
     _schema_ok(pad, "pad_ufes_20")
     assert len(pad) == 2298
     assert pad["raw_label"].value_counts().to_dict() == {
@@ -120,11 +145,11 @@ def test_pad_ufes_20_counts(pad):
     assert len(shipped) == 249 and shipped["fitzpatrick"].notna().all()
     assert shipped["image_path"].str.endswith(".png").all()
     assert not shipped["image_id"].str.endswith(".png").any()
-    problems = pad.attrs["audit"].problems_frame()
+    problems = pad_loaded.audit.problems_frame()
     assert problems[["problem", "count"]].values.tolist() == [["missing image file", 2049]]
 
 
-def test_fitzpatrick17k_counts_and_unmapped(fitz, fitz17k_dir):
+def test_fitzpatrick17k_counts_and_unmapped(fitz, fitz_loaded, fitz17k_dir):
     _schema_ok(fitz, "fitzpatrick17k")
     assert len(fitz) == 16577
     scale = fitz["fitzpatrick"].value_counts()
@@ -136,7 +161,7 @@ def test_fitzpatrick17k_counts_and_unmapped(fitz, fitz17k_dir):
     # three_partition_label: malignant 2263, benign 2234 + non-neoplastic 12080 -> not malignant
     assert fitz["malignant"].value_counts().to_dict() == {0: 2234 + 12080, 1: 2263}
     assert fitz["raw_label"].nunique() == 114
-    audit = fitz.attrs["audit"]
+    audit = fitz_loaded.audit
     table = audit.to_frame()
     assert len(table) == 114 and int(table["count"].sum()) == 16577
     assert table["mapped_by"].value_counts().to_dict() == {"keyword": 56, "partition": 47, "unmapped→Other": 11}
@@ -177,7 +202,7 @@ def test_fitzpatrick17k_strict_fails_on_unmapped(fitz17k_dir):
     )
 
 
-def test_bcn20000_from_isic2019(bcn, isic2019_dir):
+def test_bcn20000_from_isic2019(bcn, bcn_loaded, isic2019_dir):
     _schema_ok(bcn, "bcn20000")
     assert len(bcn) == 12413
     assert bcn["raw_label"].value_counts().to_dict() == {
@@ -197,7 +222,7 @@ def test_bcn20000_from_isic2019(bcn, isic2019_dir):
     assert bcn["lesion_id"].str.startswith("BCN_").all() and bcn["lesion_id"].nunique() == 3576
     assert bcn["sex"].value_counts().to_dict() == {"male": 6499, "female": 5840}
     assert int(bcn["age"].isna().sum()) == 74
-    assert bcn.attrs["audit"].errors() == []
+    assert bcn_loaded.audit.errors() == []
 
 
 def test_isic2019_training_totals(isic2019_dir):
@@ -230,7 +255,7 @@ def test_isic2019_training_totals(isic2019_dir):
     assert audit.problems == []
 
 
-def test_dermamnist_folder_split_sizes(derma):
+def test_dermamnist_folder_split_sizes(derma, derma_loaded):
     _schema_ok(derma, "dermamnist")
     assert len(derma) == 10015 and derma["has_image"].all()
     table = pd.crosstab(derma["raw_label"], derma["official_split"])
@@ -244,13 +269,14 @@ def test_dermamnist_folder_split_sizes(derma):
         "vasc": (99, 14, 29),
     }
     assert derma["official_split"].value_counts().to_dict() == {"train": 7007, "test": 2005, "val": 1003}
-    assert derma.attrs["audit"].problems == []
+    assert derma_loaded.audit.problems == []
 
 
 def test_load_datasets_concatenates_and_merges_audit(shared_data):
-    both = load_datasets(["pad_ufes_20", "dermamnist"], shared_data)
+    loaded = load_datasets(["pad_ufes_20", "dermamnist"], shared_data)
+    both, audit = loaded.table, loaded.audit
+    assert isinstance(audit, LabelAudit)
     assert list(both.columns) == COLUMNS and len(both) == 2298 + 10015
-    audit = both.attrs["audit"]
     assert set(audit.to_frame()["dataset"]) == {"pad_ufes_20", "dermamnist"}
     assert len(audit.problems) == 1  # PAD's missing-image summary
     check_frame(both)
@@ -264,3 +290,29 @@ def test_registry_and_availability(shared_data, tmp_path):
         "ham10000": True, "ddi": False, "fitzpatrick17k": True, "pad_ufes_20": True, "bcn20000": True, "dermamnist": True,
     }  # fmt: skip
     assert not any(available_datasets(tmp_path).values())
+
+
+def test_each_dataset_is_one_module_with_info_is_present_and_load(shared_data, tmp_path):
+    import importlib
+
+    from skintag.data import derived_datasets, distinct_images
+
+    for name, info in DATASETS.items():
+        module = importlib.import_module(f"skintag.data.datasets.{name}")
+        assert module.INFO is info and info.name == name
+        assert module.is_present(shared_data) == available_datasets(shared_data)[name]
+        assert not module.is_present(tmp_path)
+    # DermaMNIST re-publishes HAM10000's images: the only derived dataset
+    assert {n: i.derived_from for n, i in DATASETS.items() if i.derived_from} == {"dermamnist": "ham10000"}
+    assert derived_datasets(["dermamnist", "ham10000", "pad_ufes_20"]) == {"dermamnist": "ham10000"}
+    assert derived_datasets(["dermamnist", "pad_ufes_20"]) == {}
+    loaded = load_datasets(["ham10000", "dermamnist"], shared_data)
+    assert len(loaded.table) == 11527 + 10015
+    assert len(distinct_images(loaded.table)) == 11527  # DermaMNIST's 10,015 are HAM10000's main images again
+
+
+def test_unknown_dataset_name(shared_data):
+    from skintag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"Unknown dataset 'isic'; expected one of \['ham10000', 'ddi'"):
+        load_dataset("isic", shared_data)

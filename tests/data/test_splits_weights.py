@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skintag.data import load_dataset
+from skintag.data import load_dataset, load_datasets
 from skintag.data.splits import apply_splits, group_ids, load_splits, make_splits, save_splits, split_hash
 from skintag.data.weights import fairness_weights
 from skintag.errors import ConfigError, DataFileError
@@ -15,11 +15,7 @@ from skintag.errors import ConfigError, DataFileError
 
 @pytest.fixture(scope="module")
 def pad_ham(shared_data):
-    pad = load_dataset("pad_ufes_20", shared_data)
-    ham = load_dataset("ham10000", shared_data)
-    df = pd.concat([pad, ham], ignore_index=True)
-    df.attrs = {}
-    return df
+    return load_datasets(["pad_ufes_20", "ham10000"], shared_data).table
 
 
 def _crossing(df: pd.DataFrame, split: pd.Series, column: str) -> int:
@@ -30,7 +26,7 @@ def _crossing(df: pd.DataFrame, split: pd.Series, column: str) -> int:
 
 @pytest.mark.parametrize("use_official", [False, True])
 def test_no_patient_or_lesion_crosses_splits(pad_ham, use_official):
-    split = make_splits(pad_ham, val_frac=0.15, test_frac=0.15, seed=7, use_official=use_official)
+    split = make_splits(pad_ham, val_frac=0.15, test_frac=0.15, random_state=7, use_official=use_official)
     assert split.index.equals(pad_ham.index) and set(split) == {"train", "val", "test"}
     assert _crossing(pad_ham, split, "patient_id") == 0
     assert _crossing(pad_ham, split, "lesion_id") == 0
@@ -44,7 +40,7 @@ def test_no_patient_or_lesion_crosses_splits(pad_ham, use_official):
 
 
 def test_fractions_and_stratification(pad_ham):
-    split = make_splits(pad_ham, val_frac=0.15, test_frac=0.15, seed=1)
+    split = make_splits(pad_ham, val_frac=0.15, test_frac=0.15, random_state=1)
     frac = split.value_counts(normalize=True)
     assert abs(frac["test"] - 0.15) < 0.02 and abs(frac["val"] - 0.15) < 0.02
     rates = pad_ham.groupby([pad_ham["domain"], split])["malignant"].mean().unstack()
@@ -53,20 +49,20 @@ def test_fractions_and_stratification(pad_ham):
 
 
 def test_seeded_and_reproducible(pad_ham):
-    a = make_splits(pad_ham, seed=3)
-    b = make_splits(pad_ham, seed=3)
-    c = make_splits(pad_ham, seed=4)
+    a = make_splits(pad_ham, random_state=3)
+    b = make_splits(pad_ham, random_state=3)
+    c = make_splits(pad_ham, random_state=4)
     pd.testing.assert_series_equal(a, b)
     assert (a != c).mean() > 0.2
 
 
 def test_official_split_kept(pad_ham, shared_data):
-    split = make_splits(pad_ham, seed=0, use_official=True)
+    split = make_splits(pad_ham, random_state=0, use_official=True)
     official = pad_ham["official_split"].notna()
     assert int(official.sum()) == 1512
     assert (split[official] == "test").all()
-    derma = load_dataset("dermamnist", shared_data)
-    kept = make_splits(derma, seed=0, use_official=True)
+    derma = load_dataset("dermamnist", shared_data).table
+    kept = make_splits(derma, random_state=0, use_official=True)
     assert (kept == derma["official_split"]).all()
 
 
@@ -84,7 +80,7 @@ def test_group_ids_connect_patients_and_lesions():
 
 
 def test_save_load_hash_roundtrip(pad_ham, tmp_path):
-    split = make_splits(pad_ham, seed=0)
+    split = make_splits(pad_ham, random_state=0)
     path = save_splits(split, tmp_path / "splits.csv", df=pad_ham)
     table = load_splits(path)
     assert list(table.columns) == ["dataset", "image_id", "split"] and len(table) == len(pad_ham)
@@ -95,7 +91,7 @@ def test_save_load_hash_roundtrip(pad_ham, tmp_path):
     shuffled = pad_ham.sample(frac=1.0, random_state=0)
     save_splits(split.loc[shuffled.index], tmp_path / "again.csv", df=shuffled)
     assert split_hash(tmp_path / "again.csv") == first
-    assert split_hash(save_splits(make_splits(pad_ham, seed=1), tmp_path / "other.csv", df=pad_ham)) != first
+    assert split_hash(save_splits(make_splits(pad_ham, random_state=1), tmp_path / "other.csv", df=pad_ham)) != first
     assert path.read_bytes().startswith(b"dataset,image_id,split\nham10000,ISIC_0024306,")
 
 
@@ -112,13 +108,13 @@ def test_split_file_errors(pad_ham, tmp_path):
     with pytest.raises(DataFileError, match=r"has columns \['image_id', 'split'\]; expected"):
         load_splits(bad)
     pad = pad_ham[pad_ham["dataset"] == "pad_ufes_20"]
-    partial = load_splits(save_splits(make_splits(pad, seed=0), tmp_path / "pad.csv", df=pad))
+    partial = load_splits(save_splits(make_splits(pad, random_state=0), tmp_path / "pad.csv", df=pad))
     with pytest.raises(
         DataFileError, match=r"^11527 rows are not in the split table \(first: \[\['ham10000', 'ISIC_0027419'\]"
     ):
         apply_splits(pad_ham, partial)
     with pytest.raises(ConfigError, match="needs df="):
-        save_splits(make_splits(pad_ham, seed=0), tmp_path / "x.csv")
+        save_splits(make_splits(pad_ham, random_state=0), tmp_path / "x.csv")
     with pytest.raises(ConfigError, match="must be in"):
         make_splits(pad_ham, val_frac=0.6, test_frac=0.5)
 

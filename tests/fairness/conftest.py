@@ -15,7 +15,7 @@ FIXTURE_CSV = Path(__file__).resolve().parents[1] / "fixtures" / "predictions" /
 @pytest.fixture(scope="session")
 def sim() -> pd.DataFrame:
     """5,000 simulated predictions, 7 skin-type groups (six types + unknown)."""
-    return simulate_predictions(5000, seed=3)
+    return simulate_predictions(5000, random_state=3)
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,12 @@ from skintag.fairness.simulate import simulate_predictions, true_rates
 def test_fixture_is_the_documented_simulation(fixture_csv):
     on_disk = read_predictions(fixture_csv)
     assert tuple(on_disk.columns) == PREDICTIONS_COLUMNS
-    regenerated = pd.read_csv(pd.io.common.StringIO(simulate_predictions(600, seed=7).to_csv(index=False)))
+    regenerated = pd.read_csv(pd.io.common.StringIO(simulate_predictions(600, random_state=7).to_csv(index=False)))
     pd.testing.assert_frame_equal(on_disk, regenerated)
 
 
 def test_simulation_has_the_documented_rates():
-    df = simulate_predictions(60000, seed=1)
+    df = simulate_predictions(60000, random_state=1)
     truth = true_rates(0.5)
     for t in (2, 6):
         m = df["fitzpatrick"].eq(t).fillna(False)

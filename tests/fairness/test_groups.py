@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skintag.errors import LabelError
-from skintag.fairness import age_band, intersect, make_groups, parse_fitzpatrick, skin_type_groups
+from skintag import fitzpatrick
+from skintag.errors import ArgumentError, LabelError
+from skintag.fairness import age_band, intersect, make_groups, skin_type_groups
 from skintag.fairness.groups import resolve_groups
 
 
@@ -54,15 +55,19 @@ def test_bad_values_are_named_and_counted_as_unknown_or_raise_when_strict():
     assert "'fst'" in g.warnings[0] and "row 1 ('VII')" in g.warnings[0] and "expected" in g.warnings[0]
     with pytest.raises(LabelError, match="row 1"):
         skin_type_groups([1, "VII"], "six", strict=True)
-    with pytest.raises(LabelError, match="Unknown grouping"):
+    with pytest.raises(ArgumentError, match="Unknown grouping"):
         skin_type_groups([1], "seven")
 
 
-def test_parse_fitzpatrick_arrays():
-    exact, coarse, ok = parse_fitzpatrick(["III", 56, "x", None])
-    assert exact.tolist() == [3, 0, 0, 0]
-    assert coarse.tolist() == [1, 2, -1, -1]
-    assert ok.tolist() == [True, True, False, True]
+def test_groups_parse_every_encoding_through_skintag_fitzpatrick():
+    values = ["III", 56, "x", None, "I-II", 4.0]
+    exact, coarse, ok = fitzpatrick.parse_array(values, accept="any")
+    assert exact.tolist() == [3, 0, 0, 0, 0, 4]
+    assert coarse.tolist() == [1, 2, -1, -1, 0, 1]
+    assert ok.tolist() == [True, True, False, True, True, True]
+    g = skin_type_groups(values, "three")
+    assert g.labels.tolist() == ["III-IV", "V-VI", "unknown", "unknown", "I-II", "III-IV"]
+    assert g.bad_rows == (2,) and fitzpatrick.EXPECTED["any"] in g.warnings[0]
 
 
 def test_all_unknown():
@@ -89,5 +94,5 @@ def test_plain_column_and_intersection():
     assert inter.parts == (("I-II", "male"), ("I-II", "unknown"), ("V-VI", "female"), ("V-VI", "male"))
     frame = pd.DataFrame({"fitzpatrick": [1, 2, 5, 6], "sex": ["male", None, "female", "male"]})
     assert resolve_groups(frame, "three").labels.tolist() == inter.labels.tolist()
-    with pytest.raises(LabelError, match="one or two columns"):
+    with pytest.raises(ArgumentError, match="one or two columns"):
         resolve_groups(pd.DataFrame({"a": [1], "b": [1], "c": [1]}), None)

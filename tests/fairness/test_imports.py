@@ -28,7 +28,7 @@ def test_fairness_page_runs_without_torch():
         "assert not at.exception, at.exception\n"
         "print(len(at.dataframe) >= 2, 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(fixture), str(REPO / "pages" / "fairness_audit.py")],
+    out = subprocess.run([sys.executable, "-c", code, str(fixture), str(REPO / "app_pages" / "fairness_audit.py")],
                          capture_output=True, text=True, check=True, cwd=REPO, env={**_env(), "PYTHONPATH": str(REPO)})
     assert out.stdout.split()[-3:] == ["True", "False", "False"]
 

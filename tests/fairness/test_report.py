@@ -18,7 +18,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score, roc_auc_score
 
-from skintag.errors import LabelError
+from skintag.errors import ArgumentError, LabelError
 from skintag.fairness import FairnessAudit, fairness_report, skin_type_groups
 from skintag.fairness.report import INCONCLUSIVE, NOT_ASSESSABLE, OUTSIDE, WITHIN, _verdict
 
@@ -84,7 +84,7 @@ def test_reference_group_policy(labelled):
     tpr = rep.by_group["tpr"]
     assert rep.difference()["tpr"] == pytest.approx((tpr - tpr["II"]).abs().max(), abs=1e-15)
     assert rep.ratio()["tpr"] == pytest.approx(np.minimum(tpr / tpr["II"], tpr["II"] / tpr).min(), abs=1e-15)
-    with pytest.raises(LabelError, match="Unknown reference"):
+    with pytest.raises(ArgumentError, match="Unknown reference"):
         fairness_report([1, 0], [0.1, 0.2], ["a", "a"], threshold=0.5, grouping=None, reference="zz")
 
 
@@ -243,7 +243,7 @@ def test_encodings_give_identical_reports(sim):
 def test_bad_labels_are_named():
     with pytest.raises(LabelError, match=r"row 1 \('2'\)"):
         fairness_report(["1", "2", "0"], [0.1, 0.2, 0.3], [1, 1, 1], threshold=0.5)
-    with pytest.raises(LabelError, match="same length"):
+    with pytest.raises(ArgumentError, match="same length"):
         fairness_report([1, 0], [0.1], [1, 1], threshold=0.5)
 
 
@@ -291,6 +291,18 @@ def test_calibration_by_group_hand_check():
     assert ece["b"] == pytest.approx(1 / 3 * 0.1 + 2 / 3 * 0.425)
 
 
+def test_calibration_uses_the_one_ece_of_skintag_stats(sim):
+    from skintag import stats
+
+    audit = FairnessAudit(sim.y_true, sim.y_score, sim.fitzpatrick)
+    table, ece = audit.calibration()
+    assert table["bin"].max() < stats.ECE_BINS and table["bin_hi"].max() == pytest.approx(1.0)
+    labels = skin_type_groups(sim.fitzpatrick, "six").labels
+    for g in ("I", "V", "unknown"):
+        m = labels == g
+        assert ece[g] == stats.expected_calibration_error(sim.y_true[m], sim.y_score[m])
+
+
 def test_roc_curves_and_operating_point(sim):
     from sklearn.metrics import roc_curve
 
@@ -317,3 +329,16 @@ def test_intersection_report(sim):
     fnr = MetricFrame(metrics=false_negative_rate, y_true=sim.y_true, y_pred=(sim.y_score >= 0.5).astype(int),
                       sensitive_features=sim[["fitzpatrick_group", "sex"]])
     assert 1 - bg.at["V-VI × male", "tpr"] == pytest.approx(fnr.by_group.loc[("V-VI", "male")], abs=1e-15)
+
+
+def test_report_bootstrap_is_reproducible_with_a_random_state(sim):
+    audit = FairnessAudit(sim.y_true, sim.y_score, sim.fitzpatrick, grouping="six")
+    a = audit.report(0.4, random_state=123, auroc_n_boot=200)
+    b = FairnessAudit(sim.y_true, sim.y_score, sim.fitzpatrick, grouping="six").report(
+        0.4, random_state=123, auroc_n_boot=200)
+    c = audit.report(0.4, random_state=124, auroc_n_boot=200)
+    cols = ["difference_lo", "difference_hi", "ratio_lo", "ratio_hi"]
+    assert a.gaps[cols].equals(b.gaps[cols])
+    assert a.by_group[["auroc_lo", "auroc_hi"]].equals(b.by_group[["auroc_lo", "auroc_hi"]])
+    assert a.equalized_odds_ci == b.equalized_odds_ci
+    assert not a.gaps[cols].equals(c.gaps[cols])

@@ -22,11 +22,11 @@ TINY = {
 
 
 def test_new_backbone_is_eager_and_seeded():
-    a, b = new_backbone(TINY, seed=1), new_backbone(TINY, seed=1)
+    a, b = new_backbone(TINY, random_state=1), new_backbone(TINY, random_state=1)
     assert a.config._attn_implementation == "eager"
     assert not a.training
     assert backbone_hash(a) == backbone_hash(b)
-    assert backbone_hash(a) != backbone_hash(new_backbone(TINY, seed=2))
+    assert backbone_hash(a) != backbone_hash(new_backbone(TINY, random_state=2))
     out = a(pixel_values=torch.zeros(1, 3, 32, 32), output_attentions=True)
     assert len(out.attentions) == 2 and out.attentions[0].shape == (1, 2, 16, 16)
     assert out.pooler_output.shape == (1, 32)
@@ -35,7 +35,7 @@ def test_new_backbone_is_eager_and_seeded():
 
 
 def test_load_backbone_local_round_trip(tmp_path):
-    model = new_backbone(TINY, seed=0)
+    model = new_backbone(TINY, random_state=0)
     model.save_pretrained(tmp_path / "bb")
     assert sorted(p.name for p in (tmp_path / "bb").iterdir()) == ["config.json", "model.safetensors"]
     loaded = load_backbone(tmp_path / "bb")

@@ -1,11 +1,21 @@
-"""Model card: every number comes from the inputs; front matter parses; limits are derived from the data."""
+"""Model card: every number comes from the inputs; front matter parses; limits are derived from the data; the results
+by skin type are the fairness engine's (the Fairness Audit page's) numbers."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
 import yaml
 
 from skintag import taxonomy
-from skintag.model.card import render_model_card
+from skintag.fairness import fairness_report
+from skintag.model.card import read_eval_predictions, render_model_card
+
+DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 MANIFEST = {
     "name": "demo",
@@ -23,7 +33,8 @@ MANIFEST = {
     "class_names": list(taxonomy.CONDITIONS),
     "category_map": {str(k): v for k, v in taxonomy.condition_category_map().items()},
     "thresholds": {"moderate": 0.3, "high": 0.6},
-    "operating_points": {"sens95": 0.1234},
+    "operating_points": {"sens95": 0.1234, "half": 0.5},
+    "default_operating_point": "half",
     "heads": {
         "binary": {"type": "xgboost", "file": "heads/binary.ubj", "classes": [0, 1]},
         "condition": {"type": "xgboost", "file": "heads/condition.ubj", "classes": [0, 1, 3, 4, 5, 6, 7]},
@@ -46,18 +57,19 @@ METRICS = {
         "n": 2005,
     },
 }
-PER_GROUP = {
-    "pad_ufes_20_external": [
-        {
-            "fitzpatrick_group": "I-II",
-            "n": 1029,
-            "n_pos": 700,
-            "auc": {"value": 0.6611, "ci_low": 0.62, "ci_high": 0.70},
-        },
-        {"fitzpatrick_group": "III-IV", "n": 454, "n_pos": 300, "auc": 0.6422},
-        {"fitzpatrick_group": "V-VI", "n": 11, "n_pos": 5, "auc": None},
-    ]
-}
+
+
+def _predictions(sizes: dict[object, tuple[int, int]]) -> pd.DataFrame:
+    """A predictions table with ``(malignant, benign)`` rows per Fitzpatrick value; malignant rows score 0.9 and
+    benign rows alternate 0.05 / 0.6, so the rates at 0.5 are known by hand."""
+    rows = []
+    for fst, (pos, neg) in sizes.items():
+        rows += [{"y_true": 1, "y_score": 0.9, "fitzpatrick": fst}] * pos
+        rows += [{"y_true": 0, "y_score": 0.05 if i % 2 == 0 else 0.6, "fitzpatrick": fst} for i in range(neg)]
+    return pd.DataFrame(rows)
+
+
+PREDICTIONS = {"pad_ufes_20": _predictions({1: (20, 40), 2: (30, 10), 5: (3, 2), 6: (1, 0), None: (5, 5)})}
 
 
 def _split(card: str) -> tuple[dict, str]:
@@ -67,12 +79,12 @@ def _split(card: str) -> tuple[dict, str]:
 
 
 def test_card_front_matter_and_sections():
-    card = render_model_card(MANIFEST, METRICS, PER_GROUP)
+    card = render_model_card(MANIFEST, METRICS, predictions=PREDICTIONS)
     front, body = _split(card)
     assert front["name"] == "demo" and front["version"] == "1.2.3"
     assert front["training_datasets"] == ["dermamnist"] and front["split_file_sha256"] == "ab" * 32
     assert front["intended_use"] == "screening aid; not for diagnosis"
-    assert front["operating_points"] == {"sens95": 0.1234}
+    assert front["operating_points"] == {"sens95": 0.1234, "half": 0.5}
     for heading in (
         "## Intended use",
         "## Training data",
@@ -87,11 +99,9 @@ def test_card_front_matter_and_sections():
 
 
 def test_card_numbers_come_from_inputs():
-    body = _split(render_model_card(MANIFEST, METRICS, PER_GROUP))[1]
+    body = _split(render_model_card(MANIFEST, METRICS, predictions=PREDICTIONS))[1]
     assert "| accuracy | 0.771 (0.751–0.790) |" in body
     assert "| macro AUC (one-vs-rest) | 0.935 (0.920–0.946) |" in body
-    assert "| I-II | 1,029 | 700 | 0.661 (0.620–0.700) |" in body
-    assert "| V-VI | 11 | 5 | n/a |" in body
     assert "- ECE before calibration (dermamnist test): 0.081" in body
     assert "- ECE after calibration (dermamnist test): 0.023" in body
     assert "fitted on 1,003 validation images" in body
@@ -100,17 +110,17 @@ def test_card_numbers_come_from_inputs():
     other = {
         "dermamnist_test": {**METRICS["dermamnist_test"], "accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}
     }
-    assert "| accuracy | 0.500 (0.400–0.600) |" in render_model_card(MANIFEST, other, PER_GROUP)
+    assert "| accuracy | 0.500 (0.400–0.600) |" in render_model_card(MANIFEST, other, predictions=PREDICTIONS)
 
 
 def test_card_limits_and_categories_are_derived():
-    body = _split(render_model_card(MANIFEST, METRICS, PER_GROUP))[1]
+    body = _split(render_model_card(MANIFEST, METRICS, predictions=PREDICTIONS))[1]
     assert "Input resolution is 28×28 px" in body
     assert (
         "never predicts 3 of 10 conditions absent from its training data: Squamous Cell Carcinoma, "
         "Non-Neoplastic, Other/Unknown" in body
     )
-    assert "Only 11 images of Fitzpatrick V-VI skin in pad ufes 20 external" in body
+    assert "Only 6 images of Fitzpatrick V-VI skin in pad ufes 20 (< 30)" in body  # types V (5) + VI (1)
     assert "carry no Fitzpatrick skin-type labels" in body
     assert "| 6 | Dermatofibroma | inflammatory |" in body and "| 7 | Vascular Lesion | inflammatory |" in body
     assert (
@@ -122,30 +132,34 @@ def test_card_limits_and_categories_are_derived():
     assert "| 6 | Dermatofibroma | benign |" in render_model_card(manifest)
     # no per-group evaluation at all is itself a stated limit; a group without dark skin says so
     assert "performance by skin type is unknown" in render_model_card(MANIFEST, METRICS)
-    no_dark = [{"fitzpatrick_group": "I-II", "n": 40}]
-    assert "No images of Fitzpatrick V-VI skin" in render_model_card(MANIFEST, METRICS, no_dark)
+    no_dark = {"pad": _predictions({1: (20, 20), 4: (20, 20)})}
+    assert "No images of Fitzpatrick V-VI skin in pad:" in render_model_card(MANIFEST, METRICS, predictions=no_dark)
 
 
 def test_card_from_manifest_defaults():
-    card = render_model_card({**MANIFEST, "metrics": METRICS, "per_group": PER_GROUP})
-    assert card == render_model_card(MANIFEST, METRICS, PER_GROUP)
+    card = render_model_card({**MANIFEST, "metrics": METRICS}, predictions=PREDICTIONS)
+    assert card == render_model_card(MANIFEST, METRICS, predictions=PREDICTIONS)
 
 
-def test_card_per_type_rows_as_written_by_evaluate():
-    by_type = [
-        {"fitzpatrick": "1", "n": 120, "n_pos": 80, "malignant_auc": {"value": 0.7, "ci_low": 0.6, "ci_high": 0.8}},
-        {"fitzpatrick": "5", "n": 9, "n_pos": 4, "malignant_auc": None},
-        {"fitzpatrick": "6", "n": 1, "n_pos": 1, "malignant_auc": None},
-        {"fitzpatrick": "unknown", "n": 800, "n_pos": 500, "malignant_auc": 0.66},
-    ]
-    body = _split(render_model_card(MANIFEST, METRICS, {"pad (by type)": by_type}))[1]
-    assert "| Fitzpatrick type | n | n malignant | malignant AUC |" in body
-    assert "| 5 | 9 | 4 | n/a |" in body
-    assert "Only 10 images of Fitzpatrick V-VI skin in pad (by type)" in body  # types 5 + 6 = 9 + 1
-    # with per-group rows for the same evaluation, the limits come from those (stated once)
-    both = {"pad (by type)": by_type, "pad (by group)": [{"fitzpatrick_group": "V-VI", "n": 10}]}
-    body = _split(render_model_card(MANIFEST, METRICS, both))[1]
-    assert body.count("Only 10 images of Fitzpatrick V-VI") == 1
+def test_card_skin_type_tables_by_hand():
+    body = _split(render_model_card(MANIFEST, METRICS, predictions=PREDICTIONS))[1]
+    assert "At the default operating point `half`: malignant when the calibrated P(malignant) ≥ 0.5000." in body
+    assert "### pad ufes 20 (by type)" in body and "### pad ufes 20 (by group)" in body
+    header = "| Fitzpatrick type | n | malignant | benign | Sensitivity (TPR) | Specificity (TNR) | AUROC | ECE | flags |"
+    assert header in body
+    # type I: 20 malignant all flagged (TPR 1, Wilson 0.839–1), 40 benign, half of them above 0.5 (TNR 0.5)
+    row_i = next(line for line in body.splitlines() if line.startswith("| I | 60 |"))
+    assert "| 1.000 (0.839–1.000) | 0.500 (0.352–0.648) | 1.000 (1.000–1.000) |" in row_i
+    assert row_i.endswith("|  |")  # no flag
+    assert "| VI | 1 | 1 | 0 | 1.000 (0.207–1.000) | undefined | undefined |" in body
+    assert "| V | 5 | 3 | 2 |" in body and "TPR insufficient, FPR insufficient |" in body
+    assert "| unknown | 10 | 5 | 5 |" in body
+    # types I and II together are the group I-II
+    assert "| I-II | 100 | 50 | 50 | 1.000 (0.929–1.000) | 0.500 (0.366–0.634) |" in body
+    # a predictions table without any known skin type gives no table
+    blank = {"derm": _predictions({None: (5, 5)})}
+    assert "No per-Fitzpatrick evaluation recorded." in render_model_card(MANIFEST, METRICS, predictions=blank)
+
 
 
 def test_card_training_procedure_and_default_operating_point():
@@ -155,7 +169,7 @@ def test_card_training_procedure_and_default_operating_point():
         "default_operating_point": "sens95",
         "training": {"best_epoch": 17, "finetune": {"epochs": 30, "lr_backbone": 0.001}},
     }
-    body = _split(render_model_card(manifest, METRICS, PER_GROUP))[1]
+    body = _split(render_model_card(manifest, METRICS, predictions=PREDICTIONS))[1]
     assert "\nA small model.\n" in body
     assert "## Training procedure" in body and "- best epoch: 17" in body
     assert "- finetune: epochs: 30, lr backbone: 0.001" in body
@@ -166,5 +180,48 @@ def test_card_training_procedure_and_default_operating_point():
 
 
 def test_card_singular_group_size():
-    body = _split(render_model_card(MANIFEST, METRICS, [{"fitzpatrick_group": "V-VI", "n": 1}]))[1]
-    assert "Only 1 image of Fitzpatrick V-VI skin (< 30)" in body
+    one = {"pad": _predictions({6: (0, 1), 2: (40, 40)})}
+    body = _split(render_model_card(MANIFEST, METRICS, predictions=one))[1]
+    assert "Only 1 image of Fitzpatrick V-VI skin in pad (< 30)" in body
+
+
+def _card_table(card: str, heading: str) -> pd.DataFrame:
+    """The Markdown table under ``### heading`` of a card, as strings."""
+    block = card.split(f"### {heading}\n\n", 1)[1].split("\n\n", 1)[0]
+    rows = [[c.strip() for c in line[1:-1].split("|")] for line in block.splitlines()]
+    return pd.DataFrame(rows[2:], columns=rows[0]).set_index(rows[0][0])
+
+
+def _cell(value: float, lo: float, hi: float) -> str:
+    return "undefined" if not np.isfinite(value) else f"{value:.3f} ({lo:.3f}–{hi:.3f})"
+
+
+@pytest.mark.parametrize(("heading", "grouping"), [("pad ufes 20 (by type)", "six"), ("pad ufes 20 (by group)", "three")])
+def test_shipped_demo_card_shows_the_engines_numbers(heading, grouping):
+    """The committed card's per-skin-type table equals fairness_report on the shipped predictions with the Fairness
+    Audit page's settings (default operating point, random_state 0, engine defaults): same intervals, same flags."""
+    manifest = json.loads((DEMO / "manifest.json").read_text())
+    card = (DEMO / "model_card.md").read_text(encoding="utf-8")
+    pred = pd.read_csv(DEMO / "eval" / "predictions_pad_ufes_20.csv")
+    threshold = manifest["operating_points"][manifest["default_operating_point"]]
+    rep = fairness_report(pred["y_true"], pred["y_score"], pred["fitzpatrick"], threshold=threshold, grouping=grouping,
+                          random_state=0)
+    table = _card_table(card, heading)
+    bg = rep.by_group
+    assert list(table.index) == list(bg.index)
+    for g, row in bg.iterrows():
+        assert table.at[g, "n"] == str(int(row["n"])) and table.at[g, "malignant"] == str(int(row["positives"]))
+        for col, m in (("Sensitivity (TPR)", "tpr"), ("Specificity (TNR)", "tnr"), ("AUROC", "auroc")):
+            assert table.at[g, col] == _cell(row[m], row[f"{m}_lo"], row[f"{m}_hi"]), (g, m)
+        flags = [f for f, on in (("TPR insufficient", row["tpr_insufficient"]),
+                                 ("FPR insufficient", row["fpr_insufficient"])) if on]
+        assert table.at[g, "flags"] == ", ".join(flags)
+    if grouping == "six":  # the issue's example: type I specificity, Wilson interval, not a bootstrap 0.000–1.000
+        assert table.at["I", "Specificity (TNR)"] == "0.667 (0.208–0.939)"
+        assert table.at["VI", "Specificity (TNR)"] == "1.000 (0.207–1.000)"
+
+
+def test_shipped_demo_card_is_the_rendered_card():
+    manifest = json.loads((DEMO / "manifest.json").read_text())
+    rendered = render_model_card(manifest, manifest.get("metrics") or None, predictions=read_eval_predictions(DEMO))
+    assert (DEMO / "model_card.md").read_text(encoding="utf-8") == rendered

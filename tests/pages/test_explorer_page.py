@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGE = str(REPO / "pages" / "dataset_explorer.py")
+PAGE = str(REPO / "app_pages" / "dataset_explorer.py")
 PRESENT = ["ham10000", "fitzpatrick17k", "pad_ufes_20", "bcn20000", "dermamnist"]
 MALIGNANT_PAD = {"BCC", "SCC", "MEL", "ACK"}
 
@@ -50,9 +50,21 @@ def test_all_present_datasets_by_default(app):
     at = app.run()
     assert not at.exception
     assert at.multiselect(key="datasets").value == PRESENT
-    # HAM10000 10,015 + ISIC 2018 test 1,512; Fitzpatrick17k 16,577; PAD 2,298; BCN 12,413; DermaMNIST 10,015
-    assert _metric(at, "Images") == f"{11_527 + 16_577 + 2_298 + 12_413 + 10_015:,}"
-    assert _metric(at, "Image files present") == f"{60 + 249 + 10_015:,}"
+    # HAM10000 10,015 + ISIC 2018 test 1,512; Fitzpatrick17k 16,577; PAD 2,298; BCN 12,413. DermaMNIST's 10,015 are
+    # HAM10000's images again (downsampled): with HAM10000 selected they are not added to the totals
+    assert _metric(at, "Images") == f"{11_527 + 16_577 + 2_298 + 12_413:,}"
+    assert _metric(at, "Image files present") == f"{60 + 249:,}"
+    notes = [i.value for i in at.info if "derived from" in i.value]
+    assert notes == [
+        "DermaMNIST (MedMNIST v2) is derived from HAM10000 (the same images, re-published). With both selected, totals "
+        "and charts count each image once, as HAM10000's; DermaMNIST (MedMNIST v2) keeps its own row in the table."
+    ]
+    summary = at.dataframe[0].value.set_index("dataset")
+    assert summary.loc["dermamnist", "images"] == 10_015
+    assert summary.loc["dermamnist", "in the total"] == "no: derived from ham10000"
+    assert summary.loc["ham10000", "in the total"] == "yes"
+    assert summary.loc["all selected", "images"] == 11_527 + 16_577 + 2_298 + 12_413
+    assert summary.loc["all selected", "malignant"] == sum(summary.loc[d, "malignant"] for d in PRESENT[:-1])
     titles = {s["layout"].get("title", {}).get("text", "") for s in _chart_specs(at)}
     assert "Images by dataset and imaging domain" in titles
     assert len(at.get("image")) == 12  # first page of the grid
@@ -116,6 +128,49 @@ def test_selection_heatmap_agreement_and_grid(app, raw_pad, raw_fitz):
     assert len(at.get("image")) == len(expected_ids)
 
 
+def test_derived_dataset_alone_is_counted(app):
+    """Without its source selected, DermaMNIST's images are the only copy: they count, and the page still says what
+    they are derived from."""
+    at = app.run()
+    at.multiselect(key="datasets").set_value(["dermamnist", "pad_ufes_20"]).run()
+    assert not at.exception
+    assert _metric(at, "Images") == f"{10_015 + 2_298:,}"
+    assert [i.value for i in at.info if "derived from" in i.value] == [
+        "DermaMNIST (MedMNIST v2) is derived from HAM10000 (the same images, re-published)."
+    ]
+
+
+def test_unmapped_malignant_labels_are_not_counted_benign(app, raw_fitz):
+    """Kaposi sarcoma and mycosis fungoides go to condition Other/Unknown but stay malignant (their dataset says so);
+    the other Other/Unknown rows (unmapped labels, hamartomas sent there by the keyword rules) have a category of their
+    own. Expected counts from the raw CSV."""
+    from skintag.taxonomy import OTHER_ID, keyword_condition
+
+    unmapped = {
+        "porokeratosis actinic", "mycosis fungoides", "kaposi sarcoma", "syringoma", "milia", "fordyce spots",
+        "pilar cyst", "mucous cyst", "porokeratosis of mibelli", "disseminated actinic porokeratosis", "pilomatricoma",
+    }  # fmt: skip
+    at = app.run()
+    at.multiselect(key="datasets").set_value(["fitzpatrick17k"]).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "of which Other/Unknown" in d.value.columns)
+    malignant = raw_fitz["three_partition_label"] == "malignant"
+    hamartoma = raw_fitz["label"].map(lambda x: keyword_condition(x).mapped and keyword_condition(x).condition_id == OTHER_ID)
+    other = raw_fitz["label"].isin(unmapped) | hamartoma
+    assert table.index.tolist() == [
+        "Malignant / Pre-cancerous", "Inflammatory / Reactive", "Benign", "Other / Unknown (not assessed)",
+    ]  # fmt: skip
+    assert table.loc["Malignant / Pre-cancerous", "images"] == int(malignant.sum()) == 2263
+    assert table.loc["Malignant / Pre-cancerous", "of which Other/Unknown"] == int((malignant & other).sum()) == 156 + 182
+    assert table.loc["Other / Unknown (not assessed)", "images"] == int((other & ~malignant).sum())
+    assert table.loc["Benign", "of which Other/Unknown"] == 0
+    assert int(table["images"].sum()) == len(raw_fitz)
+    # the heatmap's base rate of malignancy counts them malignant too
+    heat = next(s for s in _chart_specs(at) if s["data"][0]["type"] == "heatmap" and len(s["data"]) == 2)
+    totals = [t[0].split("<br>")[1] for t in heat["data"][1]["text"]]
+    assert sum(int(t.split(" / ")[0].replace(",", "")) for t in totals) == 2263
+
+
 def test_data_card_switch(app):
     at = app.run()
     assert at.selectbox(key="card").value == "ham10000"  # the first selected dataset
@@ -140,6 +195,8 @@ def test_empty_state_lists_where_to_get_each_dataset(tmp_path, monkeypatch):
     assert dict(zip(table["dataset"], table["folder"], strict=True))["BCN20000"] == "isic2019/"
     assert "Mendeley" in " ".join(table["where to get it"])
     assert not at.multiselect  # nothing to choose
+    assert not at.text_input  # the data root comes from SKINTAG_DATA_DIR only: no box to type a server path into
+    assert any(f"Data root: `{tmp_path}`" in c.value for c in at.caption)
 
 
 def test_bad_metadata_shows_error_not_traceback(tmp_path, monkeypatch):
@@ -192,6 +249,8 @@ def test_builders_on_hand_made_table():
     assert summary.loc["pad_ufes_20", "patients"] == 2 and pd.isna(summary.loc["ddi", "patients"])
     assert summary.loc["pad_ufes_20", "% malignant"] == 66.7
     assert summary.loc["all selected", "image files"] == 4
+    assert set(summary["in the total"]) == {"yes"}
+    assert pe.derivation_notes(["ham10000", "ddi"]) == []
 
     table = pe.skin_type_by_diagnosis(df, by="group")
     assert table.counts.index.tolist() == ["I-II", "V-VI", "unknown"]
@@ -215,6 +274,29 @@ def test_builders_on_hand_made_table():
     assert pe.page_slice(shown, 99, per_page=3)["image_id"].tolist() == ["b"]  # clamped
     caption = pe.image_caption(df.iloc[3])
     assert caption == "d (ddi) · Melanoma [melanoma] · malignant · FST V-VI · age ? · sex ?"
+
+
+def test_derived_rows_left_out_of_totals_on_hand_made_table():
+    from skintag.data import distinct_images
+    from skintag.plots import explorer as pe
+
+    df = _toy()
+    derma = df[df["dataset"] == "ham10000"].assign(dataset="dermamnist", image_id="DermaMNIST_train_00000")
+    both = pd.concat([df, derma, derma.assign(image_id="DermaMNIST_train_00001", malignant=1)], ignore_index=True)
+    assert len(distinct_images(both)) == 5 and distinct_images(df) is df
+    summary = pe.dataset_summary(both).set_index("dataset")
+    assert summary.index.tolist() == ["ham10000", "ddi", "pad_ufes_20", "dermamnist", "all selected"]
+    assert summary.loc["dermamnist", ["images", "malignant"]].tolist() == [2, 1]
+    assert summary.loc["all selected", ["images", "malignant", "image files"]].tolist() == [5, 3, 4]
+    without_source = pe.dataset_summary(both[both["dataset"] != "ham10000"]).set_index("dataset")
+    assert without_source.loc["all selected", "images"] == 6 and set(without_source["in the total"]) == {"yes"}
+    # category counts of the hand-made table: Other/Unknown (9) is never benign; malignant rows stay malignant
+    cats = pe.category_counts(df.assign(condition_id=[1, 9, 9, 0, 4], malignant=[1, 0, 1, 1, 0]))
+    assert cats["images"].to_dict() == {
+        "Malignant / Pre-cancerous": 3, "Benign": 1, "Other / Unknown (not assessed)": 1,
+    }  # fmt: skip
+    assert cats["of which Other/Unknown"].tolist() == [1, 0, 1]
+    assert cats["share %"].tolist() == [60.0, 20.0, 20.0]
 
 
 def test_page_runs_without_torch(tmp_path, shared_data):

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGE = str(REPO / "pages" / "fairness_audit.py")
+PAGE = str(REPO / "app_pages" / "fairness_audit.py")
 FIXTURE = REPO / "tests" / "fixtures" / "predictions" / "simulated_predictions.csv"
 # The bundle's operating point: a malignant row's exact score, as isotonic calibration produces; it is off the slider's
 # grid and rounding it to two decimals would drop that row from the flagged cases.

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGE = str(REPO / "pages" / "triage.py")
+PAGE = str(REPO / "app_pages" / "triage.py")
 sys.path.insert(0, str(REPO / "tests"))
 import imagecases  # noqa: E402
 

@@ -229,11 +229,11 @@ def test_interrupted_finetune_resumes_to_the_same_weights(pipeline: dict, tmp_pa
 
     original, calls = aug.make_transform, []
 
-    def interrupt_in_epoch_2(kind, seed=None):  # noqa: ANN001, ANN202
-        calls.append(seed)
+    def interrupt_in_epoch_2(kind, random_state=None):  # noqa: ANN001, ANN202
+        calls.append(random_state)
         if len(calls) == 2:
             raise KeyboardInterrupt("simulated interruption")
-        return original(kind, seed)
+        return original(kind, random_state)
 
     monkeypatch.setattr(aug, "make_transform", interrupt_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):

@@ -49,7 +49,7 @@ def test_set_trainable_unfreezes_only_the_last_layers() -> None:
     from training.stages.finetune import set_trainable
 
     bb = new_backbone({"image_size": 28, "patch_size": 4, "hidden_size": 16, "intermediate_size": 32,
-                       "num_hidden_layers": 3, "num_attention_heads": 2}, seed=0)
+                       "num_hidden_layers": 3, "num_attention_heads": 2}, random_state=0)
     n = set_trainable(bb, 1)
     trainable = {name.split(".")[0] + ("." + name.split(".")[2] if name.startswith("encoder") else "")
                  for name, p in bb.named_parameters() if p.requires_grad}
@@ -63,8 +63,8 @@ def test_augmentation_is_seeded_and_keeps_shape(kind: str) -> None:
     from training.augment_small import make_transform
 
     img = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
-    a = [make_transform(kind, seed=1)(img) for _ in range(2)]
-    b = make_transform(kind, seed=3)(img)
+    a = [make_transform(kind, random_state=1)(img) for _ in range(2)]
+    b = make_transform(kind, random_state=3)(img)
     assert a[0].shape == img.shape and a[0].dtype == np.uint8
     np.testing.assert_array_equal(a[0], a[1])
     assert not np.array_equal(a[0], b) and not np.array_equal(a[0], img)

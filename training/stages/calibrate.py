@@ -15,8 +15,10 @@ STAGE = "calibrate"
 
 
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
-    from skintag.metrics import binary_auc, expected_calibration_error, sensitivity_specificity
+    from skintag.metrics import sensitivity_specificity
     from skintag.model.calibration import Calibrator, threshold_for_sensitivity
+    from skintag.stats import auroc as binary_auc
+    from skintag.stats import expected_calibration_error
 
     out = run.stage_dir(STAGE)
     val_rows = run.rows("val", stage=STAGE)

@@ -8,7 +8,7 @@ external evaluation set (e.g. the PAD-UFES-20 smartphone photos), and writes:
   (MedMNIST's metrics), malignant AUC (calibrated and raw), sensitivity/specificity at every operating point, ECE before
   and after calibration, each with a seeded bootstrap 95 % CI; per-group results (Fitzpatrick group and type, sex,
   dataset, domain); the logistic and majority baselines on the same rows;
-* ``evaluate/predictions_<set>.csv`` — one row per image in the CONTRACTS §3 layout (plus ``y_score_raw``).
+* ``evaluate/predictions_<set>.csv`` — one row per image in the docs/CONTRACTS.md §3 layout (plus ``y_score_raw``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_set_name(cfg: dict[str, Any]) -> str:
 
 
 def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, cond: np.ndarray, split: str) -> pd.DataFrame:
-    """The predictions table (CONTRACTS §3) for ``rows`` and the model outputs."""
+    """The predictions table (docs/CONTRACTS.md §3) for ``rows`` and the model outputs."""
     df = pd.DataFrame(
         {
             "image_id": rows["image_id"].astype(str).to_numpy(),
@@ -59,9 +59,9 @@ def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, 
 
 
 def _est(metric: Any, *arrays: np.ndarray, n_boot: int, ci: float, seed: int) -> dict[str, Any]:
-    from skintag.metrics import bootstrap
+    from skintag.stats import bootstrap
 
-    return bootstrap(metric, *arrays, n_boot=n_boot, ci=ci, seed=seed).to_dict()
+    return bootstrap(metric, *arrays, n_boot=n_boot, ci=ci, random_state=seed).to_dict()
 
 
 def set_metrics(
@@ -75,13 +75,9 @@ def set_metrics(
     ece_bins: int,
 ) -> dict[str, Any]:
     """Metrics with bootstrap CIs for one predictions table (see the module docstring). Deterministic given ``seed``."""
-    from skintag.metrics import (
-        accuracy,
-        binary_auc,
-        expected_calibration_error,
-        macro_auc_ovr,
-        sensitivity_specificity,
-    )
+    from skintag.metrics import accuracy, macro_auc_ovr, sensitivity_specificity
+    from skintag.stats import auroc as binary_auc
+    from skintag.stats import expected_calibration_error
 
     y = pred["y_true"].to_numpy(int)
     p = pred["y_score"].to_numpy(float)
@@ -114,7 +110,9 @@ def group_metrics(
     pred: pd.DataFrame, *, by: str, threshold: float, n_boot: int, ci: float, seed: int, ece_bins: int
 ) -> list[dict[str, Any]]:
     """Per-group rows: n, positives, malignant AUC, sensitivity and specificity at ``threshold``, ECE, with CIs."""
-    from skintag.metrics import binary_auc, expected_calibration_error, sensitivity_specificity
+    from skintag.metrics import sensitivity_specificity
+    from skintag.stats import auroc as binary_auc
+    from skintag.stats import expected_calibration_error
 
     rows = []
     keys = pred[by].astype("string").fillna("unknown")
@@ -151,7 +149,8 @@ def evaluate_predictions(pred: pd.DataFrame, cfg: dict[str, Any], *, operating_p
 
 def _baselines(run: RunDir, emb: np.ndarray, rows: pd.DataFrame, cfg: dict[str, Any]) -> dict[str, Any]:
     """Point estimates of the baselines on the same rows (results table; nothing is selected on test)."""
-    from skintag.metrics import accuracy, binary_auc, macro_auc_ovr
+    from skintag.metrics import accuracy, macro_auc_ovr
+    from skintag.stats import auroc as binary_auc
     from training.stages.heads import load_baselines
 
     y = rows["malignant"].to_numpy(int)

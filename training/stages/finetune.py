@@ -8,7 +8,7 @@ accumulation up to the effective batch, gradient clipping, class-weighted cross-
 weights, augmentation, early stopping on a validation metric (AUC by default). Checkpoints are safetensors: the best
 backbone (``save_pretrained``) and head, and a ``last/`` checkpoint (model, optimiser state, schedule, history) written
 every epoch, from which an interrupted run resumes at the next epoch with the same result (each epoch reseeds its
-shuffling, augmentation and dropout from ``seed`` and the epoch number).
+shuffling, augmentation and dropout from ``random_state`` and the epoch number).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ STAGE = "finetune"
 _MEMORY_CACHE_BYTES = 2 * 1024**3
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(seed) * 1000 + int(epoch)
+def _epoch_seed(random_state: int, epoch: int) -> int:
+    return int(random_state) * 1000 + int(epoch)
 
 
 class _Images:
@@ -99,14 +99,14 @@ def _torch_parts() -> Any:
     class EpochPermutation(Sampler):
         """A new seeded permutation every epoch (``set_epoch``), so a resumed run shuffles as an unbroken one."""
 
-        def __init__(self, n: int, seed: int) -> None:
-            self.n, self.seed, self.epoch = n, seed, 0
+        def __init__(self, n: int, random_state: int) -> None:
+            self.n, self.random_state, self.epoch = n, random_state, 0
 
         def set_epoch(self, epoch: int) -> None:
             self.epoch = epoch
 
         def __iter__(self):  # noqa: ANN204
-            return iter(np.random.default_rng(_epoch_seed(self.seed, self.epoch)).permutation(self.n).tolist())
+            return iter(np.random.default_rng(_epoch_seed(self.random_state, self.epoch)).permutation(self.n).tolist())
 
         def __len__(self) -> int:
             return self.n
@@ -191,7 +191,8 @@ def _unflatten_optimizer(tensors: dict[str, Any], meta: dict[str, Any]) -> dict[
 
 
 def _val_metrics(y: np.ndarray, probs: np.ndarray, present: list[int]) -> dict[str, float]:
-    from skintag.metrics import accuracy, binary_auc, macro_auc_ovr
+    from skintag.metrics import accuracy, macro_auc_ovr
+    from skintag.stats import auroc as binary_auc
 
     malignant = np.isin(y, MALIGNANT_LIST).astype(int)
     p_mal = probs[:, MALIGNANT_LIST].sum(axis=1)
@@ -225,7 +226,7 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
 
     setup_torch(cfg)
     ft = cfg["finetune"]
-    seed = int(cfg["seed"])
+    random_state = int(cfg["seed"])
     out = run.stage_dir(STAGE)
     fingerprint = config_hash({k: cfg[k] for k in ("seed", "data", "backbone", "finetune")})
     train_rows = run.rows("train", stage=STAGE)
@@ -239,7 +240,7 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     preprocessing = make_preprocessing(cfg, backbone)
     n_trainable = set_trainable(backbone, ft["unfreeze_layers"])
     RowsDataset, EpochPermutation, Classifier = _torch_parts()
-    torch.manual_seed(seed)
+    torch.manual_seed(random_state)
     model = Classifier(backbone, n_classes=len(present), hidden=int(ft["head_hidden"]), dropout=float(ft["head_dropout"]))
 
     accum = int(ft["effective_batch_size"]) // int(ft["batch_size"])
@@ -247,7 +248,7 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     size = preprocessing.image_size
     train_ds = RowsDataset(_Images(tr_paths, size), np.searchsorted(present, tr_y), tr_w, preprocessing)
     val_ds = RowsDataset(_Images(va_paths, size), np.searchsorted(present, np.where(np.isin(va_y, present), va_y, present[0])), va_w, preprocessing)
-    sampler = EpochPermutation(len(train_ds), seed)
+    sampler = EpochPermutation(len(train_ds), random_state)
     train_loader = DataLoader(train_ds, batch_size=int(ft["batch_size"]), sampler=sampler, drop_last=False)
     val_loader = DataLoader(val_ds, batch_size=max(64, int(ft["batch_size"])), shuffle=False)
     optimizer = torch.optim.AdamW(_param_groups(model, ft))
@@ -289,7 +290,7 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
             stopped_early = True
             break
         t0 = time.time()
-        eseed = _epoch_seed(seed, epoch)
+        eseed = _epoch_seed(random_state, epoch)
         torch.manual_seed(eseed)
         # Accelerate's prepared loader re-sets the sampler's epoch from its own counter on every pass, so the
         # epoch goes through the loader (a resumed run would otherwise reshuffle as epoch 0).
@@ -297,7 +298,7 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
             train_loader.set_epoch(epoch)
         else:
             sampler.set_epoch(epoch)
-        train_ds.transform = make_transform(ft["augment"], seed=eseed)
+        train_ds.transform = make_transform(ft["augment"], random_state=eseed)
         model.train()
         total, total_w = 0.0, 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not accelerator.is_local_main_process,

@@ -68,7 +68,8 @@ class MajorityBaseline:
 
 
 def val_row(name: str, emb_source: str, p_mal: np.ndarray, cond: np.ndarray, rows: pd.DataFrame) -> dict[str, Any]:
-    from skintag.metrics import accuracy, binary_auc, macro_auc_ovr
+    from skintag.metrics import accuracy, macro_auc_ovr
+    from skintag.stats import auroc as binary_auc
 
     y_mal = rows["malignant"].to_numpy(int)
     y_cond = rows["condition_id"].to_numpy(int)

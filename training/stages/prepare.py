@@ -62,8 +62,8 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     data = cfg["data"]
     out = run.stage_dir(STAGE)
     seed = int(cfg["seed"])
-    table = load_datasets(list(data["datasets"]), data["root"])
-    audit = table.attrs.get("audit")
+    loaded = load_datasets(list(data["datasets"]), data["root"])
+    table, audit = loaded.table, loaded.audit
     n_loaded = len(table)
     if data["require_images"]:
         table = table[table["has_image"].astype(bool)]
@@ -78,30 +78,27 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         table,
         val_frac=float(split_cfg["val_frac"]),
         test_frac=float(split_cfg["test_frac"]),
-        seed=seed,
+        random_state=seed,
         use_official=bool(split_cfg["use_official"]),
     ).astype(str)
     table = _limit(table, data.get("limit_per_split"), seed).reset_index(drop=True)
     grouping = check_grouping(table)
     table["sample_weight"] = _with_weights(table)
-    table.attrs = {}
     table.to_csv(run.table_path, index=False)
     save_splits(table, run.splits_path)
     split_hash = split_file_hash(run.splits_path)
-    if audit is not None and hasattr(audit, "to_frame"):
-        audit.to_frame().to_csv(out / "label_audit.csv", index=False)
+    audit.to_frame().to_csv(out / "label_audit.csv", index=False)
 
     externals: dict[str, int] = {}
     for name in cfg["evaluate"]["external"]:
         if name in data["datasets"]:
             raise DataFileError(f"evaluate.external lists {name!r}, which is also a training dataset (data.datasets)")
-        ext = load_dataset(name, data["root"])
+        ext = load_dataset(name, data["root"]).table
         ext = ext[ext["has_image"].astype(bool)].sort_values("image_id", kind="stable").reset_index(drop=True)
         limit = cfg["evaluate"].get("external_limit")
         if limit and limit < len(ext):
             ext = ext.sample(n=int(limit), random_state=seed).sort_index().reset_index(drop=True)
         ext["split"] = "external"
-        ext.attrs = {}
         ext.to_csv(out / f"external_{name}.csv", index=False)
         externals[name] = len(ext)
 

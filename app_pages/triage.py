@@ -7,14 +7,14 @@ import streamlit as st
 from skintag.errors import BadImageError, SkintagError
 from skintag.triage import DISCLAIMER, TriageSettings, triage
 from skintag.ui import triage as ui
-from skintag.ui.common import get_settings
+from skintag.ui.common import get_bundle, get_settings, start_bundle_load
 
 settings = get_settings()
 st.title("🩺 Clinician Triage")
 st.warning(DISCLAIMER, icon="⚠️")
 
 try:
-    bundle = ui.get_bundle(settings)
+    start_bundle_load(settings)  # the frame started it already; the page only waits for it once there is an image
 except SkintagError as exc:
     st.error(f"No model bundle loaded: {exc}")
     st.stop()
@@ -49,6 +49,11 @@ if st.checkbox("Crop to the lesion", key="crop_on"):
         crop = (x0 / 100, y0 / 100, x1 / 100, y1 / 100)
 
 try:
+    bundle = get_bundle(settings)
+except SkintagError as exc:
+    st.error(f"No model bundle loaded: {exc}")
+    st.stop()
+try:
     with st.spinner("Scoring…"):
         result = triage(bundle, data, settings=TriageSettings.from_settings(settings, crop=crop, attention=True))
 except BadImageError as exc:
@@ -58,8 +63,10 @@ except SkintagError as exc:
     st.error(f"Triage failed: {exc}")
     st.stop()
 
-overlays = ui.attention_overlays(result)
 left, right = st.columns([1, 1])
+with right:  # the result first: it reaches the screen before the images and maps are drawn
+    ui.render_result_card(result)
+overlays = ui.attention_overlays(result)
 with left:
     st.image(result.image, caption=f"{name} — as scored", width="stretch")
     ui.render_quality(result)
@@ -67,8 +74,6 @@ with left:
         st.markdown("**Why: where the model looked**")
         for col, (caption, img) in zip(st.columns(len(overlays)), overlays.items(), strict=True):
             col.image(img, caption=caption, width="stretch")
-with right:
-    ui.render_result_card(result)
 
 if result.status == "ok":
     st.subheader("Explanations on request")

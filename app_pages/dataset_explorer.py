@@ -4,8 +4,6 @@ agreement, images and data cards. Thin view over skintag.ui.explorer / skintag.p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from skintag import cards
@@ -17,11 +15,10 @@ settings = get_settings()
 st.title("Dataset Explorer")
 st.caption("Every count and chart below is computed from the files under the data root by `skintag.data`.")
 
-root = st.text_input(
-    "Data root", value=str(settings.data_dir), key="data_root",
-    help="Folder with one sub-folder per dataset (default: SKINTAG_DATA_DIR).",
-).strip()
-present = ui.present_datasets(root) if root and Path(root).is_dir() else []
+# The data root is a server path: it comes from the settings (SKINTAG_DATA_DIR) only, never from a visitor.
+root = str(settings.data_dir)
+st.caption(f"Data root: `{root}` (set by `SKINTAG_DATA_DIR` when the app starts).")
+present = ui.present_datasets(root) if settings.data_dir.is_dir() else []
 if not present:
     ui.render_empty_state(root)
     st.stop()
@@ -32,10 +29,11 @@ if not datasets:
     st.stop()
 
 try:
-    df = ui.load_table(root, tuple(datasets))
+    loaded = ui.load_table(root, tuple(datasets))
 except SkintagError as exc:
     st.error(f"Could not load the selected datasets: {exc}")
     st.stop()
+df = loaded.table
 
 ui.render_overview(df)
 
@@ -47,7 +45,7 @@ with tabs[0]:
 with tabs[1]:
     ui.render_demographics(df)
 with tabs[2]:
-    ui.render_audit(df)
+    ui.render_audit(loaded.audit)
 with tabs[3]:
     ui.render_provenance(df)
 with tabs[4]:

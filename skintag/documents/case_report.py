@@ -17,9 +17,8 @@ from typing import Any
 
 from PIL import Image
 
+from skintag.plots.triage import CATEGORY_COLOURS
 from skintag.triage import CATEGORY_DISPLAY, TIER_COLOURS, TriageResult, format_probability
-
-CATEGORY_COLOURS = {"malignant": "#c62828", "inflammatory": "#ef6c00", "benign": "#2e7d32"}
 
 
 def image_data_uri(image: Image.Image, *, max_side: int = 640, fmt: str = "PNG") -> str:
