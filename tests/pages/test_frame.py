@@ -112,6 +112,7 @@ def test_streamlit_run_serves_the_app_that_preloads_the_bundle(tmp_path, monkeyp
     """`streamlit run streamlit_app.py` finds the st.App in it; imported (not run as a page) the file builds that app
     and no frame; the app's lifespan starts loading the bundle of SKINTAG_MODEL_DIR and tolerates a missing one."""
     import asyncio
+    import concurrent.futures
     import importlib.util
 
     import streamlit as st
@@ -129,15 +130,19 @@ def test_streamlit_run_serves_the_app_that_preloads_the_bundle(tmp_path, monkeyp
     spec.loader.exec_module(module)
     assert isinstance(module.app, st.App)
 
-    async def serve_once(app) -> None:
+    async def _serve(app) -> None:
         async with common.preload_bundle(app):
             pass
+
+    def serve_once(app) -> None:  # in its own thread: a session-wide Playwright fixture may hold this thread's loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _serve(app)).result()
 
     calls = []
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(tmp_path / "bundle"))
     monkeypatch.setattr(common, "start_bundle_load", lambda settings: calls.append(settings.model_dir))
-    asyncio.run(serve_once(module.app))
+    serve_once(module.app)
     assert calls == [tmp_path / "bundle"]
     monkeypatch.undo()
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(tmp_path / "missing"))
-    asyncio.run(serve_once(module.app))  # no bundle: no error at start-up (the sidebar reports it)
+    serve_once(module.app)  # no bundle: no error at start-up (the sidebar reports it)
