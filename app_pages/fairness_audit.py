@@ -1,19 +1,21 @@
-"""Fitzpatrick Fairness Audit: per-group sensitivity and false-positive rates with intervals, small-group flags, gap
-verdicts, ROC/calibration by group, intersections, a mitigation what-if and downloads — live at any threshold.
+"""Fitzpatrick Fairness Audit: per-group rates with intervals and evidence flags, gap verdicts with a stated error
+rate, all attributes in one grid, cohort filters, drill-down to a group's rows and images, ROC/calibration by group,
+intersections, a sensitivity-holding mitigation what-if and exports — at the rule triage applies or any threshold.
 Thin view over skintag.fairness / skintag.ui.fairness / skintag.plots.fairness.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from skintag.errors import SkintagError
-from skintag.fairness import validate_predictions
+from skintag.fairness import audit_attributes, filter_cohort, validate_predictions
 from skintag.fairness.data import guess_columns
 from skintag.fairness.groups import GROUPINGS
-from skintag.fairness.mitigation import ANALYSIS_NOTE
+from skintag.fairness.mitigation import ANALYSIS_NOTE, METHODS
+from skintag.fairness.multi import ATTRIBUTES, attribute_groups, present_attributes
+from skintag.fairness.provenance import provenance, sha256_bytes
+from skintag.fairness.rules import PATIENT_COLUMN, rule_arguments
 from skintag.plots import fairness as plots
 from skintag.ui import fairness as ui
 from skintag.ui.common import get_settings
@@ -21,8 +23,9 @@ from skintag.ui.common import get_settings
 settings = get_settings()
 st.title("⚖️ Fairness Audit")
 st.caption(
-    "How the malignancy score behaves across skin types (or any other group) at a threshold you choose. Rates carry "
-    "95 % Wilson intervals, AUROC and the gaps bootstrap intervals; groups with too few cases are flagged, not hidden."
+    "How the malignancy score behaves across skin types (or any other group) under the rule triage applies, or at a "
+    "threshold you choose. Rates carry 95 % Wilson intervals; gap verdicts come from simultaneous pairwise intervals "
+    "with a stated false-alarm rate; numbers from too few cases are flagged ⚠, not hidden."
 )
 
 # --- data -------------------------------------------------------------------------------------------------------
@@ -37,24 +40,28 @@ try:
             )
             st.stop()
         mtime = default_path.stat().st_mtime
-        df = ui.load_path(str(default_path), mtime)
+        df_all = ui.load_path(str(default_path), mtime, str(settings.data_dir))
+        raw = default_path.read_bytes()
         key = f"{default_path}:{mtime}"
-        path_for_op: Path | None = default_path
-        st.caption(f"`{default_path}` — {len(df):,} rows")
+        file_name = default_path.name
+        manifest = ui.bundle_manifest(default_path, settings)
+        st.caption(f"`{default_path}` — {len(df_all):,} rows")
     else:
         upload = st.file_uploader("Predictions CSV (one row per image)", type=["csv"], key="upload")
         if upload is None:
             st.info("Upload a CSV with a 0/1 label column, a score column and at least one group column.")
             st.stop()
-        df = ui.load_bytes(upload.getvalue())
-        key = ui.bytes_key(upload.getvalue())
-        path_for_op = None
+        raw = upload.getvalue()
+        df_all = ui.load_bytes(raw)
+        key = ui.bytes_key(raw)
+        file_name = upload.name
+        manifest = None  # another model's scores: no bundle rule applies
 except SkintagError as exc:
     st.error(f"Could not read the predictions: {exc}")
     st.stop()
 
-columns = [str(c) for c in df.columns]
-guess = guess_columns(df)
+columns = [str(c) for c in df_all.columns]
+guess = guess_columns(df_all)
 with st.expander("Column mapping", expanded=source != "Model bundle evaluation"):
     c1, c2, c3 = st.columns(3)
     y_true = c1.selectbox("Label (0/1, 1 = malignant)", columns,
@@ -65,72 +72,166 @@ with st.expander("Column mapping", expanded=source != "Model bundle evaluation")
     group_col = c3.selectbox("Group column", columns,
                              index=columns.index(guess["group"]) if guess["group"] else 0, key="col_group")
 try:
-    checked = validate_predictions(df, y_true, y_score, [group_col])
+    checked = validate_predictions(df_all, y_true, y_score, [group_col])
 except SkintagError as exc:
     st.error(f"The mapped columns cannot be audited: {exc}")
     st.stop()
 for note in checked.notes:
     st.info(note)
 
-# --- controls ---------------------------------------------------------------------------------------------------
+# --- cohort -----------------------------------------------------------------------------------------------------
+attrs = present_attributes(df_all)
+filters: dict[str, list[str]] = {}
+with st.expander("Cohort filters"):
+    fcols = st.columns(max(len(attrs), 1))
+    for fc, (col, grouping_) in zip(fcols, attrs.items(), strict=False):
+        order = attribute_groups(df_all, col, grouping_ if col != "fitzpatrick" else "six").order
+        filters[col] = fc.multiselect(col, list(order), key=f"filter_{col}")
+df = filter_cohort(df_all, filters) if any(filters.values()) else df_all
+active = {c: v for c, v in filters.items() if v}
+if active:
+    st.caption("Cohort: " + "; ".join(f"{c} ∈ {{{', '.join(v)}}}" for c, v in active.items()) + f" — {len(df):,} rows")
+if df.empty:
+    st.error("No rows left after the cohort filters.")
+    st.stop()
+key = f"{key}|{sorted(active.items())}"
+
+# --- the rule ---------------------------------------------------------------------------------------------------
+rules = ui.rule_options(manifest)
+default_key = next(iter(rules))
+start = rules[default_key].single if default_key != ui.CUSTOM else ui.NO_BUNDLE_START
+rule_source = f"{source}|{(manifest or {}).get('name')}|{(manifest or {}).get('version')}"
+if st.session_state.get("rule_source") != rule_source:  # a new source: start from its own rule (or 0.5)
+    st.session_state["rule_source"] = rule_source
+    st.session_state["rule"] = default_key
+    st.session_state["threshold"] = st.session_state["threshold_box"] = float(start or ui.NO_BUNDLE_START)
+
+
+def _apply_rule() -> None:
+    t = rules[st.session_state["rule"]].single
+    if t is not None and st.session_state["rule"] != ui.CUSTOM:
+        st.session_state["threshold"] = st.session_state["threshold_box"] = t
+
+
+def _slider_moved() -> None:
+    st.session_state["rule"] = ui.CUSTOM
+    st.session_state["threshold_box"] = st.session_state["threshold"]
+
+
+def _box_changed() -> None:
+    st.session_state["rule"] = ui.CUSTOM
+    st.session_state["threshold"] = st.session_state["threshold_box"]
+
+
+def _reset() -> None:
+    st.session_state["rule"] = default_key
+    st.session_state["threshold"] = st.session_state["threshold_box"] = float(start or ui.NO_BUNDLE_START)
+
+
+def _set_target(audit: object, target: float) -> None:
+    t = audit.threshold_for_sensitivity(target)  # type: ignore[attr-defined]
+    st.session_state["rule"] = ui.CUSTOM
+    st.session_state["threshold"] = st.session_state["threshold_box"] = t
+
+
 skin = ui.is_skin_type_column(df, group_col)
-start, start_from = ui.start_threshold(path_for_op, settings)
-c1, c2, c3 = st.columns(3)
-grouping = (
-    c1.selectbox("Grouping", GROUPINGS, format_func=ui.GROUPING_LABELS.get, key="grouping") if skin else None
-)
+r1, r2, r3 = st.columns([2, 2, 1])
+rule_key = r1.selectbox("Decision rule", list(rules), format_func=lambda k: rules[k].label, key="rule",
+                        on_change=_apply_rule)
+r2.slider("Threshold (malignant when score ≥ threshold)", 0.0, 1.0, step=0.0001, format="%.4f", key="threshold",
+          on_change=_slider_moved)
+r3.number_input("Threshold", 0.0, 1.0, step=0.0001, format="%.4f", key="threshold_box", on_change=_box_changed)
+b1, b2, b3 = st.columns([1, 1, 2])
+b1.button("Reset to the bundle rule" if manifest else "Reset to 0.5", key="reset", on_click=_reset)
+target = b2.number_input("Target sensitivity", 0.50, 1.0, 0.95, 0.01, key="target_sens")
+if manifest is None:
+    st.caption("An uploaded file is another model's scores: no bundle threshold applies. The audit starts at 0.5; set "
+               "the threshold that model's own rule uses.")
+
+grouping = (st.selectbox("Grouping", GROUPINGS, format_func=ui.GROUPING_LABELS.get, key="grouping") if skin else None)
 if not skin:
-    c1.caption(f"Groups: the values of `{group_col}` (age is banded).")
-tolerance = c2.slider("Tolerance (largest acceptable gap)", 0.0, 0.30, 0.05, 0.01, key="tolerance")
-# Start at the exact operating point: rounding it to the step would move it across a calibration step and change
-# every rate (isotonic calibration makes many scores equal to the operating point).
-threshold = c3.slider("Threshold (malignant when score ≥ threshold)", 0.0, 1.0, float(start), 0.001, format="%.4f",
-                      key="threshold", help=f"Starts at {start_from}.")
-with st.expander("Evidence and reference"):
-    d1, d2, d3, d4 = st.columns(4)
+    st.caption(f"Groups: the values of `{group_col}` (age is banded).")
+rule = rules[rule_key]
+if rule_key == ui.CUSTOM:
+    rule = rule.__class__(ui.CUSTOM, "Custom threshold", {"*": float(st.session_state["threshold"])},
+                          f"a custom threshold: malignant when score ≥ {float(st.session_state['threshold']):.4f}")
+args = rule_arguments(df, rule)
+st.info(f"**Audited rule:** {args['rule']}.", icon="📏")
+
+with st.expander("Evidence, reference and patients"):
+    d1, d2, d3, d4, d5 = st.columns(5)
     min_pos = int(d1.number_input("Min. malignant per group", 1, 100, 5, key="min_pos"))
     min_neg = int(d2.number_input("Min. benign per group", 1, 100, 5, key="min_neg"))
-    include_flagged = d3.checkbox("Include flagged groups in the gaps", key="include_flagged")
+    tolerance = d3.slider("Tolerance (largest acceptable gap)", 0.0, 0.30, 0.05, 0.01, key="tolerance")
+    include_flagged = d4.checkbox("Include flagged groups in the gaps", key="include_flagged")
+    has_patients = PATIENT_COLUMN in df.columns and df[PATIENT_COLUMN].notna().any()
+    by_patient = d5.checkbox("Resample patients", value=bool(has_patients), key="by_patient",
+                             disabled=not has_patients,
+                             help="Intervals resample patients (several images per patient are not independent)."
+                             if has_patients else "No patient ids in the file or the data registry.")
+patients = PATIENT_COLUMN if (has_patients and by_patient) else None
 
 try:
-    audit = ui.get_audit(key, df, y_true, y_score, group_col, grouping)
+    domains = args["domains"]
+    audit = ui.get_audit(f"{key}|{None if domains is None else hash(tuple(domains))}", df, y_true, y_score, group_col,
+                         grouping, patients=patients, _domains=domains)
+    b3.button("Set the threshold for the target sensitivity", key="set_target", on_click=_set_target,
+              args=(audit, float(target)))
     ref_options = ["between_groups", "overall", *audit.group_names]
     if st.session_state.get("reference") not in ref_options:
         st.session_state["reference"] = "between_groups"  # the grouping changed: its groups are gone
-    reference = d4.selectbox(
+    reference = st.selectbox(
         "Reference", ref_options, key="reference",
-        format_func=lambda r: {"between_groups": "Between groups (max − min)", "overall": "Overall rate"}.get(
+        format_func=lambda r: {"between_groups": "Between groups (all pairs)", "overall": "Overall rate"}.get(
             r, f"Group {r}"),
     )
-    report = audit.report(threshold, min_positives=min_pos, min_negatives=min_neg, tolerance=tolerance,
-                          include_flagged=include_flagged, reference=reference, random_state=0)
+    options = dict(min_positives=min_pos, min_negatives=min_neg, tolerance=tolerance,
+                   include_flagged=include_flagged, reference=reference, random_state=0)
+    report = audit.report(args["threshold"], rule=args["rule"], **options)
 except SkintagError as exc:
     st.error(f"Cannot build the report: {exc}")
     st.stop()
 
 # --- results ----------------------------------------------------------------------------------------------------
-st.subheader(f"{report.grouping_title} at threshold {report.threshold:.4f}")
+shown = f"threshold {report.threshold:.4f}" if report.thresholds_by_domain is None or rule.single is not None \
+    else "the per-domain rule"
+st.subheader(f"{report.grouping_title} at {shown}")
 ui.render_headline(report)
 ui.render_warnings(report)
 ui.render_table(report)
 ui.render_charts(report, tolerance)
 
+st.subheader("All attributes")
+grid_options = {k: v for k, v in options.items() if k != "reference"}
+grid, _ = audit_attributes(df, y_true, y_score, args["threshold"], domains=args["domains"], clusters=patients,
+                           attributes={c: ATTRIBUTES[c] for c in attrs}, n_boot=200, auroc_n_boot=0, **grid_options)
+if len(grid):
+    st.dataframe(grid.round(3), width="stretch", key="attribute_grid")
+    st.caption("pass = within tolerance, fail = outside tolerance (false-alarm rate ≤ 5 %), inconclusive = the evidence "
+               "cannot decide (cases per group that would decide beside it).")
+
+st.subheader("Rows of a group")
+drill = st.selectbox("Group", list(audit.group_names), key="drill_group")
+ui.render_group_rows(df, audit, drill, y_true, y_score)
+
 st.subheader("Intersections")
 others = [c for c in columns if c not in (y_true, y_score, group_col) and (1 < df[c].nunique() <= 12 or c == "age")]
+intersections = {}
 if others:
     i1, i2 = st.columns(2)
     default_second = others.index("sex") if "sex" in others else 0
     second = i1.selectbox("Intersect with", others, index=default_second, key="intersect_with")
     metric = i2.selectbox("Rate", ["tpr", "fpr", "ppv", "npv"], format_func=str.upper, key="intersect_metric")
     try:
-        inter = ui.get_audit(key, df, y_true, y_score, group_col, grouping, second, None).report(
-            threshold, min_positives=min_pos, min_negatives=min_neg, tolerance=tolerance,
-            include_flagged=include_flagged, auroc_n_boot=0, random_state=0)  # the heatmap shows rates only
+        inter = ui.get_audit(f"{key}|{None if domains is None else hash(tuple(domains))}", df, y_true, y_score,
+                             group_col, grouping, second, None, patients=patients, _domains=domains).report(
+            args["threshold"], rule=args["rule"], auroc_n_boot=0, **options | {"reference": "between_groups"})
+        intersections[inter.grouping_title] = inter
         st.plotly_chart(plots.intersection_heatmap(inter, metric), width="stretch", key="fig_heatmap")
         st.caption(
             f"{inter.grouping_title}: equalized-odds difference {ui.fmt(inter.equalized_odds_difference)}; "
             f"{sum(inter.by_group['tpr_insufficient'])} of {len(inter.groups)} cells have fewer than {min_pos} "
-            "malignant cases."
+            "malignant cases (grey, ⚠)."
         )
     except SkintagError as exc:
         st.error(f"Cannot build the intersection: {exc}")
@@ -139,16 +240,31 @@ else:
 
 st.subheader("Mitigation what-if")
 st.info(ANALYSIS_NOTE, icon="🔬")
-if st.toggle("Run the equalized-odds what-if", key="run_mitigation"):
+mitigation = None
+m1, m2 = st.columns(2)
+method = m1.radio("Method", list(METHODS), format_func=METHODS.get, key="mitigation_method")
+floor = m2.slider("Sensitivity floor for every group", 0.50, 1.0, 0.90, 0.01, key="sens_floor",
+                  disabled=method != "sensitivity_floor")
+if st.toggle("Run the what-if", key="run_mitigation"):
     try:
-        result = ui.get_mitigation(key, df, y_true, y_score, group_col, grouping, threshold, min_pos, min_neg)
-        st.plotly_chart(plots.mitigation_figure(result), width="stretch", key="fig_mitigation")
-        st.dataframe(result.table.round(3), width="stretch", key="mitigation_table")
-        st.dataframe(result.summary.round(3), width="stretch", key="mitigation_summary")
-        if result.skipped:
-            st.caption(f"Not optimised (too few cases, or unknown skin type): {', '.join(result.skipped)}.")
+        base = rule.single if rule.single is not None else float(report.threshold)
+        mitigation = ui.get_mitigation(key, df, y_true, y_score, group_col, grouping, base, min_pos, min_neg, method,
+                                       floor, patients)
+        st.markdown(f"**{mitigation.words}**")
+        st.caption(f"Fitted on one part, reported on the other: {mitigation.split}.")
+        st.plotly_chart(plots.mitigation_figure(mitigation), width="stretch", key="fig_mitigation")
+        st.dataframe(mitigation.table.round(3), width="stretch", key="mitigation_table")
+        st.dataframe(mitigation.summary.round(3), width="stretch", key="mitigation_summary")
+        if mitigation.skipped:
+            st.caption(f"Not optimised (too few cases, or unknown skin type): {', '.join(mitigation.skipped)}.")
     except SkintagError as exc:
         st.error(f"The what-if cannot run: {exc}")
 
 st.subheader("Download the report")
-ui.render_downloads(report)
+full = report.with_context(
+    provenance=provenance(predictions_name=file_name, predictions_sha256=sha256_bytes(raw), manifest=manifest),
+    settings={"cohort_filters": {c: list(v) for c, v in active.items()}, "decision_rule": rule.to_dict(),
+              "group_column": group_col},
+    intersections=intersections, mitigation=mitigation, attributes=grid if len(grid) else None,
+)
+ui.render_downloads(full)

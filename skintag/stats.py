@@ -315,3 +315,133 @@ def gap_stats(rates: np.ndarray, overall: np.ndarray | None, reference: int | No
         r = np.where(finite, r_each, np.inf).min(axis=-1)
         need = 1 if reference is None else 2
         return np.where(count >= need, d, np.nan), np.where(count >= need, r, np.nan)
+
+
+# --- differences of proportions, multiplicity, sample size ------------------------------------------------------------
+def newcombe_interval(
+    k1: np.ndarray | float, n1: np.ndarray | float, k2: np.ndarray | float, n2: np.ndarray | float, ci: float = 0.95
+) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+    """Newcombe's hybrid score interval for the difference of two independent proportions ``k1/n1 − k2/n2``.
+
+    Method 10 of Newcombe (1998, *Statistics in Medicine* 17:873-890): with Wilson limits ``(l_i, u_i)`` of each
+    proportion at the same ``ci``, ``lo = d − sqrt((p1 − l1)² + (u2 − p2)²)`` and ``hi = d + sqrt((u1 − p1)² +
+    (p2 − l2)²)``. It stays inside [−1, 1], is never zero-width for ``n > 0``, and keeps near-nominal coverage at the
+    small counts where the Wald interval fails. Counts may be non-integer (effective counts after a design-effect
+    adjustment). NaN where either ``n`` is 0; arrays broadcast, two scalars give floats.
+    """
+    scalar = all(np.ndim(x) == 0 for x in (k1, n1, k2, n2))
+    k1, n1, k2, n2 = (np.asarray(x, dtype=float) for x in (k1, n1, k2, n2))
+    l1, u1 = wilson_interval(k1, n1, ci)
+    l2, u2 = wilson_interval(k2, n2, ci)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+        d = p1 - p2
+        lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+        hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    if scalar:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def two_proportion_sample_size(
+    p1: float, p2: float, margin: float = 0.0, *, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """Cases per group for a two-sided level-``alpha`` test to show, with probability ``power``, that two proportions
+    differ by more than ``margin`` (when ``|p1 − p2| > margin``) or by less than it (when ``|p1 − p2| < margin``):
+    ``n = (z_{1−α/2} + z_{power})² · (p1(1−p1) + p2(1−p2)) / (|p1 − p2| − margin)²`` (the normal-approximation formula
+    of Fleiss, Levin & Paik, *Statistical Methods for Rates and Proportions*, ch. 4, against a margin). ``inf`` when
+    ``|p1 − p2| == margin`` (no sample size decides), NaN for undefined inputs."""
+    if not (np.isfinite(p1) and np.isfinite(p2)):
+        return float("nan")
+    nd = NormalDist()
+    z = nd.inv_cdf(1.0 - alpha / 2.0) + nd.inv_cdf(power)
+    var = p1 * (1.0 - p1) + p2 * (1.0 - p2)
+    gap = abs(abs(p1 - p2) - margin)
+    if gap < 1e-12:  # at the margin (up to rounding)
+        return float("inf")
+    var = max(var, 0.25 / 100.0)  # both rates at 0 or 1: a floor (p = 0.0025 per group), not a zero sample size
+    return float(np.ceil(z * z * var / (gap * gap)))
+
+
+def bootstrap_cluster_cells(
+    unit_cells: np.ndarray, unit_group: np.ndarray, n_groups: int, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Cluster-bootstrap resamples of per-group confusion counts: whole clusters (e.g. patients) are drawn with
+    replacement within each group and their counts added up.
+
+    Parameters
+    ----------
+    unit_cells
+        (U, 4) TP, FN, FP, TN of each cluster within a group (a patient with images in two groups is two units).
+    unit_group
+        (U,) group index of each unit.
+    n_groups, n_boot, rng
+        Number of groups, of resamples, and the generator.
+
+    Returns
+    -------
+    np.ndarray
+        (n_boot, G, 4) counts. Each group keeps its number of clusters (not of rows). With one row per cluster this is
+        the row bootstrap of :func:`bootstrap_cells` in distribution. Vectorised: one (n_boot, C_g) matrix of draw
+        multiplicities per group times the group's (C_g, 4) unit counts.
+    """
+    unit_cells = np.asarray(unit_cells, dtype=np.int64)
+    unit_group = np.asarray(unit_group, dtype=np.int64)
+    out = np.zeros((n_boot, n_groups, 4), dtype=np.int64)
+    for g in range(n_groups):  # a loop over groups, never over resamples
+        members = np.flatnonzero(unit_group == g)
+        if members.size:
+            w = _resample_weights(members.size, n_boot, rng)
+            out[:, g, :] = w @ unit_cells[members]
+    return out
+
+
+def design_effect(replicates: np.ndarray, p: np.ndarray, n: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Design effect of clustered proportions: bootstrap variance over the binomial variance ``p(1−p)/n``, at least 1
+    (the Rao-Scott adjustment divides ``k`` and ``n`` by it). Where the binomial variance is 0 (``p`` of 0 or 1) the
+    ratio is undefined and ``fallback`` is used (e.g. the mean cluster size: the worst case, all rows of a cluster
+    alike). ``replicates`` is (n_boot, ...) and the others broadcast to its trailing shape."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    import warnings
+
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group with no defined replicate: NaN, handled below
+        var_b = np.nanvar(np.asarray(replicates, dtype=float), axis=0)
+        var_0 = p * (1.0 - p) / n
+        deff = np.where(var_0 > 0, var_b / var_0, np.asarray(fallback, dtype=float))
+    return np.where(np.isfinite(deff), np.maximum(deff, 1.0), 1.0)
+
+
+def bootstrap_auroc_clustered(
+    y: np.ndarray, score: np.ndarray, cluster: np.ndarray, n_boot: int, rng: np.random.Generator, *, batch: int = 200
+) -> np.ndarray:
+    """Cluster-bootstrap replicates of one group's AUROC: whole clusters (patients, coded ``0 … C−1``) are drawn with
+    replacement and every row of a drawn cluster counts as often as its cluster was drawn. A replicate's AUROC is
+    ``Σ_pos w_i (W_neg(< s_i) + ½ W_neg(= s_i)) / (W_pos · W_neg)`` from one cumulative sum of the negatives' weights,
+    so a batch of resamples is one vectorised pass. NaN for a replicate that drew no positive or no negative."""
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    cluster = np.asarray(cluster, dtype=np.int64)
+    if not y.any() or y.all() or n_boot <= 0:
+        return np.full(max(n_boot, 0), np.nan)
+    _, cluster = np.unique(cluster, return_inverse=True)
+    n_clusters = int(cluster.max()) + 1
+    order = np.argsort(s[~y], kind="stable")
+    neg, neg_cl = s[~y][order], cluster[~y][order]
+    pos, pos_cl = s[y], cluster[y]
+    left = np.searchsorted(neg, pos, side="left")
+    right = np.searchsorted(neg, pos, side="right")
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, batch):
+        b = min(batch, n_boot - start)
+        w = _resample_weights(n_clusters, b, rng)
+        w_neg = w[:, neg_cl]
+        cum = np.zeros((b, neg.size + 1), dtype=np.int64)
+        np.cumsum(w_neg, axis=1, out=cum[:, 1:])
+        w_pos = w[:, pos_cl]
+        num = np.einsum("bi,bi->b", w_pos, cum[:, left] + cum[:, right]) / 2.0
+        den = w_pos.sum(axis=1) * cum[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[start : start + b] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    return out

@@ -1,7 +1,8 @@
-"""The fairness report as one self-contained HTML file: summary, gaps, per-group table, warnings and the plotly charts
-(rates, ROC, calibration, threshold sweep, and the intersection heatmap for an intersection grouping). plotly.js is
-inlined once, so the file opens offline. The text parts come from :mod:`skintag.fairness.export`, the charts from
-:mod:`skintag.plots.fairness`."""
+"""The fairness report as one self-contained HTML file: provenance, settings, gaps, per-group table, the attribute
+grid, intersections, the mitigation what-if, warnings and (in the full version) the plotly charts. The full version
+inlines plotly.js once, so it opens offline (≈5 MB); ``charts=False`` gives the tables alone (well under 1 MB). The text
+parts come from :mod:`skintag.fairness.export`, the charts from :mod:`skintag.plots.fairness`. Everything written is
+HTML-escaped (group names, column names, file names come from the data)."""
 
 from __future__ import annotations
 
@@ -29,24 +30,45 @@ def _charts_html(report: FairnessReport, include_plotlyjs: bool | str) -> str:
     )
 
 
+def _unmd(line: str) -> str:
+    """A summary line without its Markdown bullet and backslash escapes (the HTML escapes it again)."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", line[2:])
+
+
 def render_fairness_html(
-    report: FairnessReport, path: str | Path | None = None, *, include_plotlyjs: bool | str = True
+    report: FairnessReport, path: str | Path | None = None, *, include_plotlyjs: bool | str = True,
+    charts: bool = True,
 ) -> str:
     """A single HTML file of the report; written to ``path`` when given, and returned.
 
     ``include_plotlyjs=True`` inlines plotly.js once (≈4.7 MB, works offline); ``"cdn"`` makes a small file that needs
-    the internet to draw the charts.
+    the internet to draw the charts; ``charts=False`` leaves the charts out (tables only, < 1 MB).
     """
-    summary = "".join(f"<li>{html.escape(line[2:])}</li>" for line in summary_lines(report))
+    summary = "".join(f"<li>{html.escape(_unmd(line))}</li>" for line in summary_lines(report))
     warn = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings)
+    ctx = report.context
+    extra = []
+    if ctx.get("attributes") is not None:
+        extra.append(f"<h2>All attributes</h2>{ctx['attributes'].round(3).to_html(escape=True)}")
+    for name, inter in (ctx.get("intersections") or {}).items():
+        extra.append(f"<h2>Intersection: {html.escape(str(name))}</h2>{gap_table(inter).to_html(escape=True)}"
+                     f"{display_table(inter).to_html(escape=True)}")
+    if ctx.get("mitigation") is not None:
+        mit = ctx["mitigation"]
+        extra.append(f"<h2>Mitigation what-if</h2><p><b>{html.escape(mit.words)}</b></p><p>{html.escape(mit.method)}; "
+                     f"{html.escape(mit.split)}. {html.escape(mit.note)}</p>{mit.table.round(3).to_html(escape=True)}"
+                     f"{mit.summary.round(3).to_html(escape=True)}")
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SkinTag fairness report</title>
 <style>{_STYLE}</style></head><body>
 <h1>SkinTag fairness report</h1><ul>{summary}</ul>
 <h2>Gaps</h2>{gap_table(report).to_html(escape=True)}
 <h2>By group</h2>{display_table(report).to_html(escape=True)}
+{"".join(extra)}
 {"<h2>Warnings</h2><ul class='warn'>" + warn + "</ul>" if warn else ""}
-<h2>Charts</h2>{_charts_html(report, include_plotlyjs)}
+{"<h2>Charts</h2>" + _charts_html(report, include_plotlyjs) if charts else ""}
 </body></html>
 """
     return write_text(doc, path)

@@ -2,8 +2,9 @@
 
 Public API: :func:`fairness_report` (one call) and :class:`FairnessAudit` (precompute once, report at many thresholds),
 :class:`FairnessReport`, the grouping helpers (:func:`skin_type_groups`, :func:`age_band`, :func:`intersect`),
-:func:`mitigation_whatif` (imported lazily: it needs scikit-learn and fairlearn) and :func:`read_predictions` /
-:func:`validate_predictions`. Skin types are parsed by :mod:`skintag.fitzpatrick`, the statistics live in
+:func:`mitigation_whatif` (imported lazily: it needs scikit-learn and fairlearn), :func:`read_predictions` /
+:func:`validate_predictions`, the bundle's decision rules (:func:`bundle_rules`), several attributes in one pass
+(:func:`audit_attributes`) and cohort filters (:func:`filter_cohort`). Gap verdicts: :mod:`skintag.fairness.verdicts`. Skin types are parsed by :mod:`skintag.fitzpatrick`, the statistics live in
 :mod:`skintag.stats`, the text exports in :mod:`skintag.fairness.export`; the HTML document is one layer up, in
 :mod:`skintag.documents.fairness_report`. Torch-free, scikit-learn-free and streamlit-free on import.
 """
@@ -21,15 +22,21 @@ from skintag.fairness.groups import (
     make_groups,
     skin_type_groups,
 )
+from skintag.fairness.multi import audit_attributes, filter_cohort
 from skintag.fairness.report import FairnessAudit, FairnessReport, fairness_report
+from skintag.fairness.rules import DecisionRule, bundle_rules
 
 __all__ = [
+    "DecisionRule",
     "GROUPINGS",
     "UNKNOWN",
     "FairnessAudit",
     "FairnessReport",
     "Grouped",
     "age_band",
+    "audit_attributes",
+    "bundle_rules",
+    "filter_cohort",
     "column_groups",
     "fairness_report",
     "intersect",

@@ -134,3 +134,34 @@ def default_operating_point(manifest: dict[str, Any]) -> tuple[str, float] | Non
     except (TypeError, ValueError):
         return None
     return (str(name), value) if 0.0 <= value <= 1.0 else None
+
+
+REGISTRY_COLUMNS = ("patient_id", "image_path", "has_image")
+
+
+def attach_registry(df: pd.DataFrame, data_root: str | Path) -> pd.DataFrame:
+    """``df`` with ``patient_id`` (when it has none), ``image_path`` and ``has_image`` joined from the dataset registry
+    on (dataset, image_id) — for the patient bootstrap and for showing a group's images. Datasets missing under
+    ``data_root`` are skipped; without ``dataset``/``image_id`` columns ``df`` comes back unchanged."""
+    if not {"dataset", "image_id"} <= set(df.columns):
+        return df
+    from skintag.data.registry import DATASET_NAMES, load_dataset
+    from skintag.errors import SkintagError
+
+    tables = []
+    for name in sorted(set(df["dataset"].dropna().astype(str)) & set(DATASET_NAMES)):
+        try:
+            t = load_dataset(name, data_root).table
+        except SkintagError:
+            continue
+        tables.append(t[["dataset", "image_id", *REGISTRY_COLUMNS]].astype({"dataset": str, "image_id": str}))
+    if not tables:
+        return df
+    reg = pd.concat(tables, ignore_index=True).drop_duplicates(["dataset", "image_id"])
+    keep = [c for c in REGISTRY_COLUMNS if c not in df.columns]
+    key = df[["dataset", "image_id"]].astype(str)
+    joined = key.merge(reg[["dataset", "image_id", *keep]], on=["dataset", "image_id"], how="left")
+    out = df.copy()
+    for c in keep:
+        out[c] = joined[c].to_numpy()
+    return out

@@ -1,29 +1,44 @@
-"""Mitigation what-if: what fairlearn's ``ThresholdOptimizer`` (equalized odds) would do to the per-group rates.
+"""Mitigation what-if that keeps patients safe: per-group thresholds fitted on one part of the data and reported on
+the other, with the sensitivity and specificity cost in words.
 
-This is analysis, not a deployable fix: the post-processed classifier needs each person's group (skin type) at
-prediction time and randomises between two thresholds for some groups, so two people with the same score can get
-different answers. The page labels it so. The score is fed to ``ThresholdOptimizer`` through a small prefit
-estimator whose ``predict_proba`` returns the score itself, so fairlearn sees exactly the model's output.
+Default method, ``"sensitivity_floor"`` (custom post-processing): for each group, the highest threshold whose
+sensitivity on the fitting part is at least the floor the user sets — since specificity only falls as the threshold
+falls, that is the threshold with the best specificity among those that hold the floor. Every group then screens at
+(at least) the floor, so no group's cancers are traded for another's. ``"equalized_odds"`` runs fairlearn's
+``ThresholdOptimizer(constraints="equalized_odds", objective="balanced_accuracy_score")`` for comparison; it can buy
+parity by cutting sensitivity, which the words then say.
+
+The data are split by patient (all images of a patient on one side; each group split in the same proportion) with
+``random_state``; thresholds are fitted on the fitting part and every number is measured on the held-out part.
+
+This is analysis, not a deployable fix: both methods need each person's group (e.g. skin type) at prediction time. The
+score is fed to ``ThresholdOptimizer`` through a small prefit estimator whose ``predict_proba`` returns the score
+itself, so fairlearn sees exactly the model's output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from skintag.errors import LabelError
+from skintag.errors import ArgumentError, LabelError
 from skintag.fairness.groups import Grouped, resolve_groups
 from skintag.fairness.report import FairnessAudit
 
 ANALYSIS_NOTE = (
-    "Analysis only: equalized-odds post-processing (fairlearn ThresholdOptimizer) uses each person's skin type at "
-    "prediction time and randomises between thresholds for some groups; it is not how SkinTag makes predictions."
+    "Analysis only: per-group thresholds use each person's group (e.g. skin type) at prediction time; it is not how "
+    "SkinTag makes predictions."
 )
+METHODS = {
+    "sensitivity_floor": "per-group thresholds maximising specificity subject to sensitivity ≥ the floor (custom "
+                         "post-processing)",
+    "equalized_odds": "fairlearn ThresholdOptimizer, equalized odds, balanced-accuracy objective (randomised)",
+}
 
 
 class ScoreAsProbability(ClassifierMixin, BaseEstimator):
@@ -45,12 +60,49 @@ class ScoreAsProbability(ClassifierMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class MitigationResult:
-    """Before/after per group, the gaps before/after, and the groups the optimiser could not use."""
+    """Per group before/after on the held-out part, the summary, and how it was fitted."""
 
     table: pd.DataFrame
     summary: pd.DataFrame
     skipped: tuple[str, ...]
+    method: str = METHODS["sensitivity_floor"]
+    sensitivity_floor: float | None = None
+    words: str = ""
+    fit_rows: int = 0
+    eval_rows: int = 0
+    split: str = ""
+    thresholds: dict[str, float] = field(default_factory=dict)
     note: str = ANALYSIS_NOTE
+
+
+def patient_split(labels: np.ndarray, clusters: np.ndarray | None, fit_fraction: float,
+                  random_state: int | None) -> np.ndarray:
+    """Boolean mask of the fitting rows: patients (rows without ``clusters``) shuffled within their group (the group of
+    their first row) and the first ``ceil(fit_fraction · patients)`` of each group taken, so all images of a patient
+    fall on one side."""
+    if not 0.0 < fit_fraction < 1.0:
+        raise ArgumentError(f"fit_fraction must be in (0, 1), got {fit_fraction}")
+    n = len(labels)
+    ids = np.arange(n).astype(str) if clusters is None else pd.Series(clusters, dtype=object).astype(str).to_numpy()
+    patient, _ = pd.factorize(ids)
+    first = pd.Series(np.asarray(labels)).groupby(patient).first()
+    rng = np.random.default_rng(random_state)
+    fit_patients: list[int] = []
+    for g in sorted(set(first.tolist())):
+        members = first.index[first.to_numpy() == g].to_numpy()
+        members = members[rng.permutation(members.size)]
+        fit_patients.extend(members[: int(np.ceil(fit_fraction * members.size))].tolist())
+    return np.isin(patient, fit_patients)
+
+
+def _rate(pred: np.ndarray, mask: np.ndarray) -> float:
+    return float(pred[mask].mean()) if mask.any() else float("nan")
+
+
+def _floor_threshold(scores_pos: np.ndarray, floor: float) -> float:
+    pos = np.sort(scores_pos)
+    need = int(np.ceil(floor * pos.size - 1e-9))
+    return float(pos[pos.size - need])
 
 
 def mitigation_whatif(
@@ -60,73 +112,106 @@ def mitigation_whatif(
     *,
     threshold: float,
     grouping: str | None | tuple[str | None, str | None] = "six",
+    method: str = "sensitivity_floor",
+    sensitivity_floor: float = 0.9,
+    clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    fit_fraction: float = 0.5,
     min_positives: int = 5,
     min_negatives: int = 5,
-    objective: str = "balanced_accuracy_score",
     grid_size: int = 1000,
     random_state: int = 0,
 ) -> MitigationResult:
-    """Fit fairlearn's ``ThresholdOptimizer(constraints="equalized_odds")`` on the scores and compare rates.
+    """Fit per-group thresholds on a patient-grouped part of the data and compare rates on the rest.
 
-    Groups with fewer than ``min_positives`` malignant or ``min_negatives`` benign cases (and "unknown" for skin-type
-    groupings) are not given to the optimiser — their thresholds would be fitted to noise — and keep the original
-    threshold; they are listed in ``skipped``. Predictions of the post-processed classifier are drawn with
-    ``random_state`` (it randomises), so the result is reproducible.
+    Groups with fewer than ``min_positives`` malignant or ``min_negatives`` benign cases in the fitting part (and
+    "unknown" for skin-type groupings) keep ``threshold``; they are listed in ``skipped``.
 
     Returns
     -------
     MitigationResult
-        ``table``: per group, TPR and FPR before (at ``threshold``) and after; ``summary``: TPR gap, FPR gap,
-        equalized-odds difference, overall sensitivity and specificity, before and after (over the optimised groups).
+        ``table``: per group on the held-out part, TPR and FPR before (at ``threshold``) and after, and the fitted
+        threshold; ``summary``: TPR gap, FPR gap, equalized-odds difference, overall sensitivity and specificity,
+        before and after; ``words``: the sensitivity and specificity cost.
     """
-    from fairlearn.postprocessing import ThresholdOptimizer
-
+    if method not in METHODS:
+        raise ArgumentError(f"Unknown mitigation method {method!r}; expected one of {list(METHODS)}")
+    if not 0.0 < sensitivity_floor <= 1.0:
+        raise ArgumentError(f"sensitivity_floor must be in (0, 1], got {sensitivity_floor}")
     audit = FairnessAudit(y_true, y_score, resolve_groups(groups, grouping), grouping=grouping)
-    before = audit.report(threshold, min_positives=min_positives, min_negatives=min_negatives, n_boot=0,
-                          auroc_n_boot=0)
-    bg = before.by_group
-    usable = (bg["positives"] >= min_positives) & (bg["negatives"] >= min_negatives) & ~audit.unknown_skin
-    use_names = [str(g) for g in bg.index[usable]]
-    skipped = tuple(str(g) for g in bg.index[~usable])
-    if len(use_names) < 2:
+    y, s, labels = audit.y, audit.score, audit.labels
+    cl = None if clusters is None else np.asarray(clusters, dtype=object)[audit.rows]
+    fit = patient_split(labels, cl, fit_fraction, random_state)
+    ev = ~fit
+    names = [str(g) for g in audit.group_names]
+    usable = [g for i, g in enumerate(names) if not audit.unknown_skin[i]
+              and (y[fit] & (labels[fit] == g)).sum() >= min_positives
+              and (~y[fit] & (labels[fit] == g)).sum() >= min_negatives]
+    skipped = tuple(g for g in names if g not in usable)
+    if len(usable) < 2:
         raise LabelError(
-            "The mitigation what-if needs at least two groups with enough malignant and benign cases "
-            f"(≥ {min_positives} and ≥ {min_negatives}); usable: {use_names or 'none'}"
+            "The mitigation what-if needs at least two groups with enough malignant and benign cases in its fitting "
+            f"half (≥ {min_positives} and ≥ {min_negatives}); usable: {usable or 'none'}"
         )
-    m = np.isin(audit.labels, use_names)
-    X = pd.DataFrame({"score": audit.score[m]})
-    y = audit.y[m].astype(int)
-    sf = audit.labels[m]
-    opt = ThresholdOptimizer(
-        estimator=ScoreAsProbability(), constraints="equalized_odds", objective=objective, prefit=True,
-        predict_method="predict_proba", grid_size=grid_size,
-    )
-    opt.fit(X, y, sensitive_features=sf)
-    after_pred = np.asarray(opt.predict(X, sensitive_features=sf, random_state=random_state), dtype=bool)
-    before_pred = audit.score[m] >= threshold
+    before = s >= threshold
+    after = before.copy()
+    fitted: dict[str, float] = {}
+    if method == "sensitivity_floor":
+        for g in usable:
+            t = _floor_threshold(s[fit & y & (labels == g)], sensitivity_floor)
+            fitted[g] = t
+            m = labels == g
+            after[m] = s[m] >= t
+    else:
+        from fairlearn.postprocessing import ThresholdOptimizer
+
+        opt = ThresholdOptimizer(estimator=ScoreAsProbability(), constraints="equalized_odds",
+                                 objective="balanced_accuracy_score", prefit=True, predict_method="predict_proba",
+                                 grid_size=grid_size)
+        m_fit = fit & np.isin(labels, usable)
+        opt.fit(pd.DataFrame({"score": s[m_fit]}), y[m_fit].astype(int), sensitive_features=labels[m_fit])
+        m_ev = np.isin(labels, usable)
+        after[m_ev] = np.asarray(opt.predict(pd.DataFrame({"score": s[m_ev]}), sensitive_features=labels[m_ev],
+                                             random_state=random_state), dtype=bool)
     rows = []
-    for name in bg.index:
-        name = str(name)
-        row = {"group": name, "n": int(bg.at[name, "n"]), "optimised": name in use_names,
-               "tpr_before": float(bg.at[name, "tpr"]), "fpr_before": float(bg.at[name, "fpr"])}
-        if name in use_names:
-            g = sf == name
-            row["tpr_after"] = _rate(after_pred[g], y[g] == 1)
-            row["fpr_after"] = _rate(after_pred[g], y[g] == 0)
-        else:
-            row["tpr_after"], row["fpr_after"] = row["tpr_before"], row["fpr_before"]
-        rows.append(row)
+    for g in names:
+        m = ev & (labels == g)
+        rows.append({"group": g, "n_eval": int(m.sum()), "optimised": g in usable,
+                     "threshold_after": fitted.get(g, threshold if g not in usable else float("nan")),
+                     "tpr_before": _rate(before[m], y[m]), "fpr_before": _rate(before[m], ~y[m]),
+                     "tpr_after": _rate(after[m], y[m]), "fpr_after": _rate(after[m], ~y[m])})
     table = pd.DataFrame(rows).set_index("group")
     opt_rows = table[table["optimised"]]
     summary = pd.DataFrame({
-        "before": _summary(opt_rows["tpr_before"], opt_rows["fpr_before"], before_pred, y),
-        "after": _summary(opt_rows["tpr_after"], opt_rows["fpr_after"], after_pred, y),
+        "before": _summary(opt_rows["tpr_before"], opt_rows["fpr_before"], before[ev], y[ev]),
+        "after": _summary(opt_rows["tpr_after"], opt_rows["fpr_after"], after[ev], y[ev]),
     })
-    return MitigationResult(table=table, summary=summary, skipped=skipped)
+    unit = "patients" if clusters is not None else "rows"
+    split = (f"{int(fit.sum())} rows fitted, {int(ev.sum())} held out; split by {unit} within each group "
+             f"(fit fraction {fit_fraction:g}, random_state {random_state})")
+    return MitigationResult(
+        table=table, summary=summary, skipped=skipped, method=METHODS[method],
+        sensitivity_floor=sensitivity_floor if method == "sensitivity_floor" else None,
+        words=cost_words(summary, int(ev.sum())), fit_rows=int(fit.sum()), eval_rows=int(ev.sum()), split=split,
+        thresholds=fitted,
+    )
 
 
-def _rate(pred: np.ndarray, mask: np.ndarray) -> float:
-    return float(pred[mask].mean()) if mask.any() else float("nan")
+def cost_words(summary: pd.DataFrame, eval_rows: int) -> str:
+    """The sensitivity and specificity change on the held-out part, in words."""
+    sb, sa = summary.at["sensitivity", "before"], summary.at["sensitivity", "after"]
+    pb, pa = summary.at["specificity", "before"], summary.at["specificity", "after"]
+    eb, ea = summary.at["equalized_odds_difference", "before"], summary.at["equalized_odds_difference", "after"]
+    missed = (sb - sa) * 100
+    referred = (pb - pa) * 100
+
+    def change(x: float, more: str, fewer: str) -> str:
+        return f"{abs(x):.0f} {more if x > 0 else fewer}" if round(abs(x)) >= 1 else "about the same number of"
+
+    return (
+        f"On the {eval_rows} held-out rows: sensitivity {sb:.2f} → {sa:.2f} and specificity {pb:.2f} → {pa:.2f} — "
+        f"{change(missed, 'more', 'fewer')} cancers missed per 100 malignant and {change(referred, 'more', 'fewer')} "
+        f"benign lesions referred per 100 benign; equalized-odds difference {eb:.2f} → {ea:.2f}."
+    )
 
 
 def _summary(tpr: pd.Series, fpr: pd.Series, pred: np.ndarray, y: np.ndarray) -> pd.Series:

@@ -1,11 +1,12 @@
-"""The fairness report: per-group rates with intervals, small-group flags, TPR/FPR gaps with bootstrap intervals and
-verdicts, and the equalized-odds difference — shaped like fairlearn's ``MetricFrame`` and agreeing with it exactly.
+"""The fairness report: per-group rates with intervals, evidence flags, TPR/FPR gaps with verdicts that have a stated
+error rate (:mod:`skintag.fairness.verdicts`), and the equalized-odds difference — shaped like fairlearn's
+``MetricFrame`` and agreeing with it exactly.
 
 :class:`FairnessAudit` does the threshold-independent work once (validation, grouping, NaN handling, per-group sorted
 scores, AUROC and its bootstrap); :meth:`FairnessAudit.report` then answers a new threshold in milliseconds, because
 a group's confusion counts at threshold ``t`` are ``searchsorted`` look-ups on its sorted positive and negative scores,
-and the confusion counts are sufficient statistics for every rate and for the row-resampling bootstrap of the gaps
-(see :mod:`skintag.stats`). fairlearn's ``MetricFrame`` computes the same numbers by splitting the rows per
+and the confusion counts are sufficient statistics for every rate, for the closed-form Wilson/Newcombe intervals and,
+per patient, for the patient bootstrap of clustered data (see :mod:`skintag.stats`). fairlearn's ``MetricFrame`` computes the same numbers by splitting the rows per
 metric and per group, which takes about a second on 50,000 rows and about as long per bootstrap resample — fine as the
 reference in the tests, too slow behind a live slider. :func:`fairness_report` is the one-shot entry point.
 
@@ -15,7 +16,7 @@ A prediction is positive when ``score >= threshold`` (the same rule the model bu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,10 @@ import pandas as pd
 from skintag import stats
 from skintag.errors import ArgumentError, LabelError
 from skintag.fairness.groups import UNKNOWN, Grouped, resolve_groups
+from skintag.fairness.verdicts import INCONCLUSIVE, METHOD, NOT_ASSESSABLE, OUTSIDE, WITHIN, gap_test
+
+__all__ = ["INCONCLUSIVE", "METHOD", "NOT_ASSESSABLE", "OUTSIDE", "WITHIN", "FairnessAudit", "FairnessReport",
+           "fairness_report"]
 
 RATES: tuple[str, ...] = ("tpr", "fpr", "tnr", "ppv", "npv")
 RATE_NAMES = {
@@ -35,7 +40,6 @@ RATE_NAMES = {
     "auroc": "AUROC",
 }
 GAP_METRICS: tuple[str, ...] = ("tpr", "fpr")
-WITHIN, OUTSIDE, INCONCLUSIVE, NOT_ASSESSABLE = "within tolerance", "outside tolerance", "inconclusive", "not assessable"
 REFERENCE_POLICIES: tuple[str, ...] = ("between_groups", "overall")
 #: AUROC resamples touch every row (unlike the rate gaps, which resample four counts per group), so by default their
 #: number is capped at this many row-resamples in total: 200 resamples at 50,000 rows, the full ``n_boot`` below 10,000.
@@ -74,11 +78,14 @@ class FairnessReport:
 
     The MetricFrame-like parts: :attr:`overall` (Series), :attr:`by_group` (DataFrame, one row per group, "unknown" its
     own row), :meth:`difference` / :meth:`ratio` (Series over the gap metrics "tpr" and "fpr") with
-    :attr:`difference_ci` / :attr:`ratio_ci`. Per rate ``r`` in TPR, FPR, TNR, PPV, NPV and AUROC, ``by_group`` has
-    ``r``, ``r_lo``, ``r_hi`` (Wilson intervals for rates, bootstrap for AUROC); undefined values are NaN and
-    ``notes`` says why. ``tpr_insufficient`` / ``fpr_insufficient`` flag groups below ``min_positives`` /
-    ``min_negatives``; ``in_tpr_gap`` / ``in_fpr_gap`` say which groups the gaps use. :attr:`gaps` holds difference,
-    ratio, their intervals, the tolerance and the verdict per gap. Every DataFrame/Series attribute returns a copy.
+    :attr:`difference_ci` (simultaneous intervals of the largest true gap). Per rate ``r`` in TPR, FPR, TNR, PPV, NPV
+    and AUROC, ``by_group`` has ``r``, ``r_lo``, ``r_hi`` (Wilson intervals for rates — on effective counts when
+    patients are resampled — bootstrap for AUROC), the confusion counts, ``ece``; undefined values are NaN and
+    ``notes`` says why. ``<m>_insufficient`` (TPR, FPR, AUROC, PPV, NPV, ECE) flag numbers from fewer than the minimum
+    cases (a flagged AUROC has no interval); ``in_tpr_gap`` / ``in_fpr_gap`` say which groups the gaps use.
+    :attr:`gaps` holds difference (max − min), its interval, ratio, the tolerance, the verdict, the number of
+    comparisons and ``n_needed`` per gap; :attr:`comparisons` the pairwise intervals. Every DataFrame/Series attribute
+    returns a copy.
     """
 
     threshold: float
@@ -101,6 +108,27 @@ class FairnessReport:
     _overall: pd.Series = field(repr=False)
     _gaps: pd.DataFrame = field(repr=False)
     _audit: FairnessAudit = field(repr=False)
+    _comparisons: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    thresholds_by_domain: dict[str, float] | None = None
+    rule: str = ""
+    clustered: bool = False
+    n_clusters: int = 0
+    #: provenance, settings, intersections, mitigation and the attribute grid attached by :meth:`with_context`
+    context: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    method: str = METHOD
+
+    def with_context(self, **context: Any) -> FairnessReport:
+        """A copy carrying more context for the exports: ``provenance`` (see
+        :func:`skintag.fairness.provenance.provenance`), ``settings`` (page-level settings such as cohort filters),
+        ``intersections`` (name → :class:`FairnessReport`), ``mitigation`` (a ``MitigationResult``) and
+        ``attributes`` (the grid of :func:`skintag.fairness.multi.audit_attributes`)."""
+        return replace(self, context={**self.context, **context})
+
+    @property
+    def comparisons(self) -> pd.DataFrame:
+        """The pairwise comparisons behind the verdicts: metric, a, b, signed difference and its simultaneous
+        interval."""
+        return self._comparisons.copy()
 
     # --- MetricFrame-shaped accessors -----------------------------------------------------------------------------
     @property
@@ -136,8 +164,9 @@ class FairnessReport:
         }
 
     @property
-    def ratio_ci(self) -> pd.DataFrame:
-        return self._gaps[["ratio_lo", "ratio_hi"]].rename(columns=lambda c: c.split("_")[1]).copy()
+    def n_needed(self) -> dict[str, float]:
+        """Per gap, the cases per group that would decide an inconclusive verdict (NaN when decided)."""
+        return {str(k): float(v) for k, v in self._gaps["n_needed"].items()}
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -217,6 +246,8 @@ class FairnessAudit:
         groups: Sequence[Any] | np.ndarray | pd.Series | pd.DataFrame | Grouped,
         *,
         grouping: str | None | tuple[str | None, str | None] = "six",
+        clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
+        domains: Sequence[Any] | np.ndarray | pd.Series | None = None,
     ) -> None:
         score = pd.to_numeric(pd.Series(np.asarray(y_score, dtype=object)), errors="coerce").to_numpy(dtype=float)
         y = _as_labels(y_true)
@@ -240,9 +271,14 @@ class FairnessAudit:
         keep = ~nan
         if not keep.any():
             raise LabelError("Every y_score is missing (NaN); nothing to audit")
+        self.rows = np.flatnonzero(keep)  # positions in the caller's rows, for drill-down
         self.y = y[keep]
         self.score = score[keep]
         self.labels = grouped.labels[keep]
+        for name, arr in (("clusters", clusters), ("domains", domains)):
+            if arr is not None and len(arr) != len(y):
+                raise ArgumentError(f"{name} must have one value per row ({len(y)}), got {len(arr)}")
+        self.domains = None if domains is None else np.asarray(domains, dtype=object)[keep].astype(str)
         self.grouping = grouping if isinstance(grouping, str) or grouping is None else "/".join(map(str, grouping))
         self.grouping_title = grouped.title
         self.group_names: tuple[str, ...] = tuple(g for g in grouped.order if g in set(self.labels.tolist()))
@@ -273,8 +309,52 @@ class FairnessAudit:
         self.negatives = np.array([q.size for q in self._neg])
         self.auroc = np.array([stats.auroc_sorted(p, q) for p, q in zip(self._pos, self._neg, strict=True)])
         self.auroc_overall = stats.auroc_sorted(self._pos_all, self._neg_all)
+        self.ece = np.array([stats.expected_calibration_error(self.y[self.codes == g], self.score[self.codes == g])
+                             for g in range(len(self.group_names))])
+        self._set_clusters(None if clusters is None else np.asarray(clusters, dtype=object)[keep])
         self._auroc_boot: dict[tuple[int, int | None], np.ndarray] = {}
         self._roc: dict[str, pd.DataFrame] | None = None
+
+    def _set_clusters(self, clusters: np.ndarray | None) -> None:
+        """Units for the patient bootstrap: one per (group, patient); a missing id is its own patient."""
+        G = len(self.group_names)
+        self._unit: np.ndarray | None = None
+        self._unit_group = np.zeros(0, dtype=np.int64)
+        self.n_clusters = 0
+        self.clusters_per_group = np.zeros(G, dtype=np.int64)
+        self.mean_cluster_size = np.ones(G)
+        if clusters is None:
+            return
+        ids = pd.Series(clusters, dtype=object)
+        missing = (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+        key = ids.astype(str).where(~missing, "\x00row" + pd.Series(np.arange(ids.size)).astype(str))
+        patient, _ = pd.factorize(key)
+        unit, _ = pd.factorize(pd.Series(self.codes.astype(str)) + "\x1f" + key)
+        self._patient = patient.astype(np.int64)
+        self._unit = unit.astype(np.int64)
+        first = np.zeros(unit.max() + 1, dtype=np.int64)
+        first[unit] = self.codes
+        self._unit_group = first
+        self.clusters_per_group = np.bincount(first, minlength=G)
+        self.n_clusters = int(patient.max()) + 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.mean_cluster_size = np.where(self.clusters_per_group > 0, self.n / self.clusters_per_group, 1.0)
+
+    def rows_of(self, group: str) -> np.ndarray:
+        """Positions (in the rows given to the audit) of the rows of ``group``."""
+        if group not in self.group_names:
+            raise ArgumentError(f"Unknown group {group!r}; groups: {list(self.group_names)}")
+        return self.rows[self.codes == self.group_names.index(group)]
+
+    def threshold_for_sensitivity(self, target: float) -> float:
+        """The highest threshold at which the overall sensitivity is at least ``target`` (a positive's score)."""
+        if not 0.0 < target <= 1.0:
+            raise ArgumentError(f"target sensitivity must be in (0, 1], got {target}")
+        pos = self._pos_all
+        if pos.size == 0:
+            raise ArgumentError("No malignant cases: no threshold reaches a sensitivity")
+        need = int(np.ceil(target * pos.size - 1e-9))  # positives that must score ≥ t
+        return float(pos[pos.size - need])
 
     def _excluded(self, exclude_from_gaps: Sequence[str] | None) -> np.ndarray:
         if exclude_from_gaps is None:
@@ -309,15 +389,68 @@ class FairnessAudit:
             cols = []
             for g in range(len(self.group_names)):
                 m = self.codes == g
-                cols.append(stats.bootstrap_auroc(self.y[m], self.score[m], n_boot, rng))
-            cols.append(stats.bootstrap_auroc(self.y, self.score, n_boot, rng))
+                cols.append(self._auroc_reps(m, n_boot, rng))
+            cols.append(self._auroc_reps(np.ones(self.y.size, dtype=bool), n_boot, rng))
             self._auroc_boot[key] = np.stack(cols, axis=1)
         return self._auroc_boot[key]
 
+    def _auroc_reps(self, m: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+        if self._unit is None:  # rows resampled, positives and negatives separately
+            return stats.bootstrap_auroc(self.y[m], self.score[m], n_boot, rng)
+        return stats.bootstrap_auroc_clustered(self.y[m], self.score[m], self._patient[m], n_boot, rng)
+
     # --- the report -----------------------------------------------------------------------------------------------
+    def _thresholds(self, threshold: float | Mapping[str, float]) -> tuple[float | np.ndarray, float, dict | None]:
+        """(per-row thresholds or one number, the number shown, per-domain thresholds or None)."""
+        if isinstance(threshold, Mapping):
+            rule = {str(k): float(v) for k, v in threshold.items()}
+            if any(not np.isfinite(v) for v in rule.values()):
+                raise ArgumentError(f"thresholds must be finite numbers, got {rule}")
+            if self.domains is None and set(rule) != {"*"}:
+                raise ArgumentError("Per-domain thresholds need the audit's domain of every row (domains=...)")
+            dom = self.domains if self.domains is not None else np.full(self.y.size, "*", dtype=object)
+            per_row = np.array([rule.get(str(d), rule.get("*", np.nan)) for d in dom], dtype=float)
+            if np.isnan(per_row).any():
+                missing = sorted({str(d) for d, t in zip(dom, per_row, strict=True) if np.isnan(t)})
+                raise ArgumentError(f"No threshold for the domain(s) {missing}; the rule covers {sorted(rule)}")
+            values = set(per_row.tolist())
+            shown = float(per_row[0]) if len(values) == 1 else float("nan")
+            return (shown if len(values) == 1 else per_row), shown, rule
+        t = float(threshold)
+        if not np.isfinite(t):
+            raise ArgumentError(f"threshold must be a finite number, got {threshold!r}")
+        return t, t, None
+
+    def _cells_at(self, thr: float | np.ndarray) -> np.ndarray:
+        if np.ndim(thr) == 0:
+            return self.cells(float(thr))
+        cell = np.where(self.y, 0, 2) + (self.score < thr)
+        return np.bincount(self.codes * 4 + cell, minlength=len(self.group_names) * 4).reshape(-1, 4)
+
+    def _unit_cells(self, thr: float | np.ndarray) -> np.ndarray:
+        """(U, 4) confusion counts of each (group, patient) unit."""
+        cell = np.where(self.y, 0, 2) + (self.score < thr)
+        return np.bincount(self._unit * 4 + cell, minlength=self._unit_group.size * 4).reshape(-1, 4)
+
+    def _design_effects(self, thr: float | np.ndarray, cells: np.ndarray, n_boot: int,
+                        random_state: int | None) -> dict[str, np.ndarray]:
+        """Per rate, the design effect of each group from resampling patients within groups (1 without clusters)."""
+        G = len(self.group_names)
+        if self._unit is None or n_boot <= 0:
+            return {r: np.ones(G) for r in RATES}
+        rng = _streams(random_state)[0]
+        boot = stats.bootstrap_cluster_cells(self._unit_cells(thr), self._unit_group, G, n_boot, rng)
+        rates_b = stats.rates_from_cells(boot)
+        rates = stats.rates_from_cells(cells)
+        out = {}
+        for r in RATES:
+            _, n = _counts(cells, r)
+            out[r] = stats.design_effect(rates_b[r], rates[r], n, self.mean_cluster_size)
+        return out
+
     def report(
         self,
-        threshold: float,
+        threshold: float | Mapping[str, float],
         *,
         min_positives: int = 5,
         min_negatives: int = 5,
@@ -329,11 +462,10 @@ class FairnessAudit:
         reference: str = "between_groups",
         exclude_from_gaps: Sequence[str] | None = None,
         random_state: int | None = None,
+        rule: str | None = None,
     ) -> FairnessReport:
         """The fairness report at ``threshold``; see :func:`fairness_report` for the parameters."""
-        threshold = float(threshold)
-        if not np.isfinite(threshold):
-            raise ArgumentError(f"threshold must be a finite number, got {threshold!r}")
+        thr, shown, by_domain = self._thresholds(threshold)
         tol = _tolerances(tolerance)
         if reference not in REFERENCE_POLICIES and reference not in self.group_names:
             raise ArgumentError(
@@ -342,20 +474,20 @@ class FairnessAudit:
             )
         names = self.group_names
         G = len(names)
-        cells = self.cells(threshold)
+        cells = self._cells_at(thr)
         rates = stats.rates_from_cells(cells)
         total = cells.sum(axis=0)
         overall_rates = stats.rates_from_cells(total)
-        denominators = {
-            "tpr": (cells[:, 0], cells[:, 0] + cells[:, 1]),
-            "fpr": (cells[:, 2], cells[:, 2] + cells[:, 3]),
-            "tnr": (cells[:, 3], cells[:, 2] + cells[:, 3]),
-            "ppv": (cells[:, 0], cells[:, 0] + cells[:, 2]),
-            "npv": (cells[:, 3], cells[:, 3] + cells[:, 1]),
-        }
         tpr_flag = self.positives < min_positives
         fpr_flag = self.negatives < min_negatives
+        flags = {
+            "tpr": tpr_flag, "fpr": fpr_flag, "tnr": fpr_flag, "auroc": tpr_flag | fpr_flag,
+            "ppv": tpr_flag | fpr_flag | (cells[:, 0] + cells[:, 2] < min_positives),
+            "npv": tpr_flag | fpr_flag | (cells[:, 3] + cells[:, 1] < min_negatives),
+            "ece": tpr_flag | fpr_flag,
+        }
         excluded = self._excluded(exclude_from_gaps)
+        deff = self._design_effects(thr, cells, n_boot, random_state)
 
         # per-group table
         table: dict[str, Any] = {
@@ -366,13 +498,13 @@ class FairnessAudit:
             "n": int(self.n.sum()), "positives": int(self.positives.sum()), "negatives": int(self.negatives.sum()),
             "tp": int(total[0]), "fn": int(total[1]), "fp": int(total[2]), "tn": int(total[3]),
         }
+        effective: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for r in RATES:
-            k, n = denominators[r]
-            lo, hi = stats.wilson_interval(k, n, ci)
+            k, n = _counts(cells, r)
+            effective[r] = (k / deff[r], n / deff[r])
+            lo, hi = stats.wilson_interval(*effective[r], ci)
             table[r], table[f"{r}_lo"], table[f"{r}_hi"] = rates[r], lo, hi
-            k_all = {"tpr": total[0], "fpr": total[2], "tnr": total[3], "ppv": total[0], "npv": total[3]}[r]
-            n_all = {"tpr": total[0] + total[1], "fpr": total[2] + total[3], "tnr": total[2] + total[3],
-                     "ppv": total[0] + total[2], "npv": total[3] + total[1]}[r]
+            k_all, n_all = effective[r][0].sum(), effective[r][1].sum()
             olo, ohi = stats.wilson_interval(k_all, n_all, ci)
             overall[r], overall[f"{r}_lo"], overall[f"{r}_hi"] = float(overall_rates[r]), float(olo), float(ohi)
         a_boot = auroc_n_boot if auroc_n_boot is not None else default_auroc_n_boot(n_boot, int(self.y.size))
@@ -381,10 +513,16 @@ class FairnessAudit:
             alo, ahi = stats.percentile_interval(boot, ci, axis=0)
         else:
             alo = ahi = np.full(G + 1, np.nan)
-        table["auroc"], table["auroc_lo"], table["auroc_hi"] = self.auroc, alo[:G], ahi[:G]
-        overall["auroc"], overall["auroc_lo"], overall["auroc_hi"] = self.auroc_overall, float(alo[G]), float(ahi[G])
-        table["tpr_insufficient"] = tpr_flag
-        table["fpr_insufficient"] = fpr_flag
+        # an AUROC from fewer than the minimum cases is flagged and gets no interval (never "1.000 (1.000–1.000)")
+        table["auroc"] = self.auroc
+        table["auroc_lo"] = np.where(flags["auroc"], np.nan, alo[:G])
+        table["auroc_hi"] = np.where(flags["auroc"], np.nan, ahi[:G])
+        enough = self.positives.sum() >= min_positives and self.negatives.sum() >= min_negatives
+        overall["auroc"] = self.auroc_overall
+        overall["auroc_lo"], overall["auroc_hi"] = (float(alo[G]), float(ahi[G])) if enough else (np.nan, np.nan)
+        table["ece"] = self.ece
+        for m in ("tpr", "fpr", "auroc", "ppv", "npv", "ece"):
+            table[f"{m}_insufficient"] = flags[m]
         in_gap = {
             "tpr": ~excluded & (include_flagged | ~tpr_flag) & np.isfinite(rates["tpr"]),
             "fpr": ~excluded & (include_flagged | ~fpr_flag) & np.isfinite(rates["fpr"]),
@@ -395,18 +533,18 @@ class FairnessAudit:
             _notes(cells[g], self.positives[g], self.negatives[g], min_positives, min_negatives, names[g] == UNKNOWN)
             for g in range(G)
         ]
+        if self._unit is not None:
+            table["patients"] = self.clusters_per_group
         by_group = pd.DataFrame(table, index=pd.Index(list(names), name="group"))
         if self.parts is not None:
             by_group.insert(0, "group_b", [p[1] for p in self.parts])
             by_group.insert(0, "group_a", [p[0] for p in self.parts])
 
-        # gaps with bootstrap intervals
+        # gaps: max − min point estimates (fairlearn's), verdicts from simultaneous pairwise intervals
         ref_idx = names.index(reference) if reference in names else None
-        rng_gap = _streams(random_state)[0]
-        boot_cells = stats.bootstrap_cells(cells, n_boot, rng_gap) if n_boot > 0 else None
         gap_rows = {}
+        comparisons = []
         warnings = list(self.warnings)
-        boot_diffs = []
         for m in GAP_METRICS:
             use = in_gap[m].copy()
             if ref_idx is not None:
@@ -414,55 +552,51 @@ class FairnessAudit:
             sub_ref = None if ref_idx is None else int(use[:ref_idx].sum())
             point_overall = None if reference != "overall" else np.asarray(overall_rates[m])
             diff, ratio = stats.gap_stats(rates[m][use], point_overall, sub_ref)
-            if boot_cells is not None:
-                br = stats.rates_from_cells(boot_cells)[m][:, use]
-                b_over = stats.rates_from_cells(boot_cells.sum(axis=1))[m] if reference == "overall" else None
-                bd, brat = stats.gap_stats(br, b_over, sub_ref)
-                d_lo, d_hi = stats.percentile_interval(bd, ci)
-                r_lo, r_hi = stats.percentile_interval(brat, ci)
-                boot_diffs.append(bd)
-            else:
-                d_lo = d_hi = r_lo = r_hi = np.nan
-            verdict = _verdict(float(diff), float(d_lo), float(d_hi), tol[m])
+            test = gap_test(*effective[m], use, names, tolerance=tol[m], ci=ci,
+                            reference="overall" if reference == "overall" else "between_groups",
+                            ref_idx=ref_idx)
+            if test.comparisons.size:
+                comparisons.append(test.comparisons.assign(metric=m))
             used = [names[g] for g in np.flatnonzero(use)]
             left_out = [names[g] for g in np.flatnonzero(~use)]
             gap_rows[m] = {
-                "difference": float(diff), "difference_lo": float(d_lo), "difference_hi": float(d_hi),
-                "ratio": float(ratio), "ratio_lo": float(r_lo), "ratio_hi": float(r_hi),
-                "tolerance": tol[m], "verdict": verdict, "groups_used": ", ".join(used),
-                "groups_left_out": ", ".join(left_out),
+                "difference": float(diff), "difference_lo": test.lo, "difference_hi": test.hi,
+                "ratio": float(ratio), "tolerance": tol[m], "verdict": test.verdict,
+                "n_needed": test.n_needed, "comparisons": test.n_comparisons,
+                "groups_used": ", ".join(used), "groups_left_out": ", ".join(left_out),
             }
-            if np.isfinite(d_lo) and not d_lo <= diff <= d_hi:
-                warnings.append(
-                    f"The {m.upper()} gap's estimate ({float(diff):.3f}) lies outside its bootstrap interval "
-                    f"({float(d_lo):.3f}–{float(d_hi):.3f}): with small groups the largest-minus-smallest rate is "
-                    "unstable and its resamples are skewed upward — read the interval with care."
-                )
-            if verdict == NOT_ASSESSABLE:
+            if test.verdict == NOT_ASSESSABLE:
                 warnings.append(
                     f"The {m.upper()} gap cannot be assessed: fewer than two groups have enough "
                     f"{'positives' if m == 'tpr' else 'negatives'} (≥ {min_positives if m == 'tpr' else min_negatives})."
                 )
+            elif test.verdict == INCONCLUSIVE and np.isfinite(test.n_needed):
+                warnings.append(
+                    f"The {m.upper()} gap is inconclusive: the evidence cannot tell whether it is within "
+                    f"{tol[m]:.2f}. About {int(test.n_needed):,} {'malignant' if m == 'tpr' else 'benign'} cases per "
+                    "group would decide it (80 % power)."
+                )
         gaps = pd.DataFrame.from_dict(gap_rows, orient="index")
         gaps.index.name = "metric"
         diffs = np.array([gap_rows[m]["difference"] for m in GAP_METRICS])
-        eod = float(np.nanmax(diffs)) if np.isfinite(diffs).any() else float("nan")
-        if boot_diffs:
-            stacked = np.stack(boot_diffs, axis=1)
-            eod_b = np.where(np.isfinite(stacked).any(axis=1), np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf),
-                                                                          axis=1), np.nan)
-            e_lo, e_hi = stats.percentile_interval(eod_b, ci)
-            eod_ci = (float(e_lo), float(e_hi))
+        if np.isfinite(diffs).any():
+            worst = GAP_METRICS[int(np.nanargmax(diffs))]
+            eod = float(np.nanmax(diffs))
+            eod_ci = (gap_rows[worst]["difference_lo"], gap_rows[worst]["difference_hi"])
         else:
-            eod_ci = (float("nan"), float("nan"))
+            eod, eod_ci = float("nan"), (float("nan"), float("nan"))
         warnings.extend(_small_group_sentences(by_group, min_positives, min_negatives, include_flagged))
+        comp = (pd.concat(comparisons, ignore_index=True)[["metric", "a", "b", "difference", "lo", "hi"]]
+                if comparisons else pd.DataFrame(columns=["metric", "a", "b", "difference", "lo", "hi"]))
         return FairnessReport(
-            threshold=threshold, grouping=self.grouping, grouping_title=self.grouping_title, reference=reference,
+            threshold=shown, grouping=self.grouping, grouping_title=self.grouping_title, reference=reference,
             ci=ci, n_boot=int(n_boot), auroc_n_boot=int(a_boot), min_positives=int(min_positives),
             min_negatives=int(min_negatives), include_flagged=bool(include_flagged), random_state=random_state,
             n_rows=int(self.y.size), n_dropped=self.n_dropped, equalized_odds_difference=eod,
-            equalized_odds_ci=eod_ci, warnings=tuple(warnings), _by_group=by_group,
+            equalized_odds_ci=(float(eod_ci[0]), float(eod_ci[1])), warnings=tuple(warnings), _by_group=by_group,
             _overall=pd.Series(overall, name="overall", dtype=object), _gaps=gaps, _audit=self,
+            _comparisons=comp, thresholds_by_domain=by_domain, rule=rule or _rule_words(shown, by_domain),
+            clustered=self._unit is not None, n_clusters=self.n_clusters,
         )
 
     # --- threshold-independent views -------------------------------------------------------------------------------
@@ -548,16 +682,18 @@ def _tolerances(tolerance: float | Mapping[str, float]) -> dict[str, float]:
     return tol
 
 
-def _verdict(diff: float, lo: float, hi: float, tol: float) -> str:
-    if not np.isfinite(diff):
-        return NOT_ASSESSABLE
-    if not (np.isfinite(lo) and np.isfinite(hi)):  # no interval: judge the point estimate alone
-        return WITHIN if diff <= tol else OUTSIDE
-    if hi <= tol:
-        return WITHIN
-    if lo > tol:
-        return OUTSIDE
-    return INCONCLUSIVE
+def _counts(cells: np.ndarray, rate: str) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator counts of a rate from (..., 4) TP/FN/FP/TN."""
+    tp, fn, fp, tn = (cells[..., i] for i in range(4))
+    return {"tpr": (tp, tp + fn), "fpr": (fp, fp + tn), "tnr": (tn, fp + tn), "ppv": (tp, tp + fp),
+            "npv": (tn, tn + fn)}[rate]
+
+
+def _rule_words(threshold: float, by_domain: Mapping[str, float] | None) -> str:
+    if by_domain and len(set(by_domain.values())) > 1:
+        return "malignant when score ≥ the threshold of the row's domain: " + ", ".join(
+            f"{d} {t:.4f}" for d, t in by_domain.items())
+    return f"malignant when score ≥ {threshold:.4f}"
 
 
 def _notes(cells: np.ndarray, pos: int, neg: int, min_pos: int, min_neg: int, unknown: bool) -> str:
@@ -604,8 +740,11 @@ def fairness_report(
     y_score: Sequence[float] | np.ndarray | pd.Series,
     groups: Sequence[Any] | np.ndarray | pd.Series | pd.DataFrame | Grouped,
     *,
-    threshold: float,
+    threshold: float | Mapping[str, float],
     grouping: str | None | tuple[str | None, str | None] = "six",
+    clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    domains: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    rule: str | None = None,
     min_positives: int = 5,
     min_negatives: int = 5,
     n_boot: int = 1000,
@@ -624,16 +763,24 @@ def fairness_report(
     y_true, y_score, groups, grouping
         See :class:`FairnessAudit`.
     threshold
-        A row is predicted malignant when ``y_score >= threshold``.
+        A row is predicted malignant when ``y_score >= threshold``; a mapping ``{domain: threshold}`` applies each
+        row's domain's threshold (``domains`` gives the rows' domains; the key ``"*"`` covers any other domain).
+    clusters
+        Optional patient (cluster) id per row. With it, every interval resamples patients within groups: rates and
+        gap comparisons use Wilson/Newcombe intervals on effective counts (Rao-Scott: counts divided by the design
+        effect that ``n_boot`` patient resamples measure), AUROC a patient bootstrap. Without it rows are
+        independent.
+    domains
+        Optional domain per row, for a per-domain ``threshold``.
+    rule
+        Words for the decision rule (e.g. "triage refers: MODERATE or above"); default: the threshold in words.
     min_positives, min_negatives
         A group with fewer malignant (benign) cases has its TPR (FPR) flagged as insufficient evidence and left out of
-        the TPR (FPR) gap unless ``include_flagged``.
+        the TPR (FPR) gap unless ``include_flagged``; its AUROC, PPV, NPV and ECE are flagged too (and its AUROC gets
+        no interval), and PPV (NPV) is also flagged with fewer than that many positive (negative) predictions.
     n_boot
-        Bootstrap resamples for the gap intervals (rows resampled within each group, seeded by ``random_state``;
-        percentile intervals, as fairlearn's ``MetricFrame`` bootstrap computes them); 0 skips the intervals. The
-        max − min of many small groups is a non-smooth statistic whose resamples skew upward, so with several small
-        groups these intervals cover less than nominally (a warning says so when the estimate falls outside its
-        interval).
+        Patient resamples for the design effects when ``clusters`` is given (rows need none: the gap verdicts come from
+        closed-form intervals, see :mod:`skintag.fairness.verdicts`); also the default AUROC resamples.
     auroc_n_boot
         Resamples for the AUROC intervals (positives and negatives resampled separately within each group). Default:
         ``n_boot`` capped so that resamples × rows ≤ 10 million (200 resamples at 50,000 rows; see
@@ -641,9 +788,10 @@ def fairness_report(
     ci
         Interval mass (0.95).
     tolerance
-        Largest acceptable gap, one number or ``{"tpr": ..., "fpr": ...}``. Verdict "within tolerance" when the whole
-        interval is at or below it, "outside tolerance" when the whole interval is above it, "inconclusive" when the
-        interval spans it, "not assessable" with fewer than two usable groups.
+        Largest acceptable gap, one number or ``{"tpr": ..., "fpr": ...}``. Verdicts (:mod:`skintag.fairness.verdicts`):
+        "outside tolerance" when a simultaneous pairwise interval lies wholly beyond it (false-alarm rate ≤ 1 − ci
+        when no gap exceeds it), "within tolerance" when all lie inside it, "inconclusive" otherwise (with the cases
+        per group that would decide, ``gaps["n_needed"]``), "not assessable" with fewer than two usable groups.
     include_flagged
         Keep insufficient-evidence groups in the gaps.
     reference
@@ -661,9 +809,9 @@ def fairness_report(
         With all groups flagged-free and nothing excluded, ``report.equalized_odds_difference`` equals
         ``fairlearn.metrics.equalized_odds_difference(y_true, y_score >= threshold, sensitive_features=groups)``.
     """
-    audit = FairnessAudit(y_true, y_score, groups, grouping=grouping)
+    audit = FairnessAudit(y_true, y_score, groups, grouping=grouping, clusters=clusters, domains=domains)
     return audit.report(
         threshold, min_positives=min_positives, min_negatives=min_negatives, n_boot=n_boot,
         auroc_n_boot=auroc_n_boot, ci=ci, tolerance=tolerance, include_flagged=include_flagged, reference=reference,
-        exclude_from_gaps=exclude_from_gaps, random_state=random_state,
+        exclude_from_gaps=exclude_from_gaps, random_state=random_state, rule=rule,
     )

@@ -28,6 +28,17 @@ def group_colors(groups: tuple[str, ...] | list[str]) -> dict[str, str]:
     }
 
 
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "star")
+FLAGGED_OPACITY = 0.35
+
+
+def group_styles(groups: tuple[str, ...] | list[str]) -> dict[str, dict[str, str]]:
+    """Per group a line dash and a marker symbol as well as the colour, so that neighbouring skin tones (and any
+    colours) can be told apart without relying on colour alone."""
+    return {g: {"dash": _DASHES[i % len(_DASHES)], "symbol": _SYMBOLS[i % len(_SYMBOLS)]} for i, g in enumerate(groups)}
+
+
 def _fmt(x: float) -> str:
     return "undefined" if not np.isfinite(x) else f"{x:.3f}"
 
@@ -44,7 +55,8 @@ def rates_figure(report: FairnessReport, metrics: tuple[str, ...] = ("tpr", "fpr
             go.Scatter(
                 x=list(bg.index), y=y, mode="markers",
                 marker={"size": 13, "color": [colors[g] for g in bg.index], "line": {"width": 2, "color": "#333"},
-                        "symbol": ["circle-open" if f else "circle" for f in flag]},
+                        "symbol": ["circle-open" if f else "circle" for f in flag],
+                        "opacity": [FLAGGED_OPACITY if f else 1.0 for f in flag]},
                 error_y={"type": "data", "symmetric": False, "array": bg[f"{m}_hi"] - bg[m],
                          "arrayminus": bg[m] - bg[f"{m}_lo"], "color": "#555"},
                 customdata=np.stack([bg["n"], bg["positives"], bg["negatives"], bg[f"{m}_lo"], bg[f"{m}_hi"]], axis=1),
@@ -62,7 +74,7 @@ def rates_figure(report: FairnessReport, metrics: tuple[str, ...] = ("tpr", "fpr
         fig.update_yaxes(range=[0, 1.02], row=1, col=j)
     fig.update_layout(
         height=380, margin={"l": 40, "r": 20, "t": 60, "b": 40},
-        title=f"At threshold {report.threshold:.4f} — hollow markers: insufficient evidence (not in the gap)",
+        title=f"At threshold {report.threshold:.4f} — hollow, faded markers: insufficient evidence (not in the gap)",
     )
     return fig
 
@@ -75,10 +87,14 @@ def roc_figure(report: FairnessReport) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": "#bbb"},
                              showlegend=False, hoverinfo="skip"))
+    styles = group_styles(list(bg.index))
     for g, c in curves.items():
+        flagged = bool(bg.at[g, "auroc_insufficient"])
+        mark = " ⚠ too few cases" if flagged else ""
         fig.add_trace(go.Scatter(
-            x=c["fpr"], y=c["tpr"], mode="lines", name=f"{g} (AUROC {_fmt(float(bg.at[g, 'auroc']))})",
-            line={"color": colors[g], "width": 2}, legendgroup=g,
+            x=c["fpr"], y=c["tpr"], mode="lines", name=f"{g} (AUROC {_fmt(float(bg.at[g, 'auroc']))}{mark})",
+            line={"color": colors[g], "width": 1 if flagged else 2, "dash": "dot" if flagged else styles[g]["dash"]},
+            opacity=FLAGGED_OPACITY if flagged else 1.0, legendgroup=g,
         ))
         fig.add_trace(go.Scatter(
             x=[bg.at[g, "fpr"]], y=[bg.at[g, "tpr"]], mode="markers", legendgroup=g, showlegend=False,
@@ -87,7 +103,7 @@ def roc_figure(report: FairnessReport) -> go.Figure:
         ))
     fig.update_layout(
         height=440, xaxis_title="False-positive rate", yaxis_title="Sensitivity (TPR)",
-        title=f"ROC by group — diamonds: operating point at {report.threshold:.4f}",
+        title=f"ROC by group — diamonds: operating point at {report.threshold:.4f}; faded dotted: too few cases",
         margin={"l": 50, "r": 20, "t": 60, "b": 50},
     )
     fig.update_xaxes(range=[0, 1])
@@ -102,21 +118,26 @@ def calibration_figure(report: FairnessReport, n_bins: int = ECE_BINS) -> go.Fig
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": "#bbb"},
                              name="perfect calibration", hoverinfo="skip"))
+    styles = group_styles(list(report.groups))
+    flags = report.by_group["ece_insufficient"]
     for g in report.groups:
         t = table[table["group"] == g]
         if t.empty:
             continue
+        flagged = bool(flags[g])
         fig.add_trace(go.Scatter(
-            x=t["mean_score"], y=t["observed"], mode="lines+markers", name=f"{g} (ECE {ece[g]:.3f})",
+            x=t["mean_score"], y=t["observed"], mode="lines+markers",
+            name=f"{g} (ECE {ece[g]:.3f}{' ⚠ too few cases' if flagged else ''})",
             marker={"size": np.clip(np.sqrt(t["n"].to_numpy()) * 1.5, 5, 18), "color": colors[g],
-                    "line": {"width": 1, "color": "#333"}},
-            line={"color": colors[g]},
+                    "line": {"width": 1, "color": "#333"}, "symbol": styles[g]["symbol"]},
+            line={"color": colors[g], "dash": "dot" if flagged else styles[g]["dash"]},
+            opacity=FLAGGED_OPACITY if flagged else 1.0,
             customdata=np.stack([t["n"], t["observed_lo"], t["observed_hi"]], axis=1),
             hovertemplate=("mean score %{x:.2f} → observed %{y:.2f} (%{customdata[1]:.2f}–%{customdata[2]:.2f}), "
                            "n=%{customdata[0]}<extra>" + g + "</extra>"),
         ))
     fig.update_layout(height=440, xaxis_title="Mean predicted P(malignant)", yaxis_title="Observed malignant fraction",
-                      title="Calibration by group (marker size ∝ √n)", margin={"l": 50, "r": 20, "t": 60, "b": 50})
+                      title="Calibration by group (marker size ∝ √n; faded dotted: too few cases)", margin={"l": 50, "r": 20, "t": 60, "b": 50})
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -131,17 +152,27 @@ def intersection_heatmap(report: FairnessReport, metric: str = "tpr") -> go.Figu
     cols = list(dict.fromkeys(bg["group_b"]))
     z = np.full((len(rows), len(cols)), np.nan)
     text = np.full((len(rows), len(cols)), "no rows", dtype=object)
-    flag_col = "tpr_insufficient" if metric in ("tpr", "ppv") else "fpr_insufficient"
+    flag_col = {"tpr": "tpr_insufficient", "fpr": "fpr_insufficient", "ppv": "ppv_insufficient",
+                "npv": "npv_insufficient"}.get(metric, "tpr_insufficient")
+    grey = np.full((len(rows), len(cols)), np.nan)
     for _, r in bg.iterrows():
         i, j = rows.index(r["group_a"]), cols.index(r["group_b"])
-        z[i, j] = r[metric]
-        mark = " ⚠" if r[flag_col] else ""
-        text[i, j] = f"{_fmt(float(r[metric]))}{mark}<br>n={int(r['n'])}, +{int(r['positives'])}"
-    fig = go.Figure(go.Heatmap(
-        z=z, x=cols, y=rows, text=text, texttemplate="%{text}", colorscale="RdYlGn" if metric != "fpr" else "RdYlGn_r",
-        zmin=0, zmax=1, colorbar={"title": metric.upper()}, hoverongaps=False,
-    ))
-    fig.update_layout(height=120 + 60 * len(rows), title=f"{RATE_NAMES[metric]} by intersection (⚠ insufficient evidence)",
+        if r[flag_col]:  # too few cases: no colour on the scale (colour would read as certainty)
+            grey[i, j] = 0.0
+            text[i, j] = f"{_fmt(float(r[metric]))} ⚠<br>n={int(r['n'])}, +{int(r['positives'])}"
+        else:
+            z[i, j] = r[metric]
+            text[i, j] = f"{_fmt(float(r[metric]))}<br>n={int(r['n'])}, +{int(r['positives'])}"
+    fig = go.Figure([
+        go.Heatmap(z=z, x=cols, y=rows, colorscale="RdYlGn" if metric != "fpr" else "RdYlGn_r", zmin=0, zmax=1,
+                   colorbar={"title": metric.upper()}, hoverongaps=False),
+        go.Heatmap(z=grey, x=cols, y=rows, colorscale=[[0, "#e6e6e6"], [1, "#e6e6e6"]], showscale=False,
+                   hoverongaps=False),
+        go.Heatmap(z=np.zeros_like(z), x=cols, y=rows, text=text, texttemplate="%{text}", showscale=False,
+                   colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], hoverinfo="text"),
+    ])
+    fig.update_layout(height=120 + 60 * len(rows),
+                      title=f"{RATE_NAMES[metric]} by intersection (grey ⚠: too few cases, no colour)",
                       margin={"l": 80, "r": 20, "t": 60, "b": 50}, yaxis={"autorange": "reversed"})
     return fig
 
@@ -163,14 +194,15 @@ def sweep_figure(sweep: pd.DataFrame, threshold: float, tolerance: float | None 
 
 
 def mitigation_figure(result: MitigationResult) -> go.Figure:
-    """TPR and FPR per group before and after equalized-odds post-processing."""
+    """TPR and FPR per group before and after the what-if's per-group thresholds (held-out part)."""
     t = result.table
     fig = make_subplots(rows=1, cols=2, subplot_titles=["Sensitivity (TPR)", "False-positive rate (FPR)"])
     for j, m in enumerate(("tpr", "fpr"), start=1):
-        for when, color in (("before", "#7f7f7f"), ("after", "#1f77b4")):
+        for when, color, pattern in (("before", "#7f7f7f", ""), ("after", "#1f77b4", "/")):
             fig.add_trace(go.Bar(x=list(t.index), y=t[f"{m}_{when}"], name=when, marker_color=color,
-                                 showlegend=j == 1, legendgroup=when), row=1, col=j)
+                                 marker_pattern_shape=pattern, showlegend=j == 1, legendgroup=when), row=1, col=j)
         fig.update_yaxes(range=[0, 1], row=1, col=j)
-    fig.update_layout(barmode="group", height=360, title="What-if: equalized-odds post-processing (analysis only)",
+    fig.update_layout(barmode="group", height=360,
+                      title="What-if on the held-out part: per-group thresholds (analysis only)",
                       margin={"l": 40, "r": 20, "t": 60, "b": 40})
     return fig

@@ -1,6 +1,7 @@
-"""The Fairness Audit page in a real browser on the simulated predictions fixture: the table and the charts render,
-the threshold slider moves by keyboard and the page follows, no exception; the screenshot goes to
-docs/screenshots/fairness_audit.png (copied by hand after looking at it)."""
+"""The Fairness Audit page in a real browser on the demo bundle's PAD-UFES-20 predictions: it starts at the rule triage
+applies (and says so), the table, verdicts and charts render, the threshold slider moves by keyboard and the page
+follows, the number box and the reset button bring it back exactly to the rule, no exception; the screenshot goes to
+docs/screenshots/fairness_audit.png."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser
     heading.wait_for()
     start = float(re.search(r"at threshold ([0-9.]+)", heading.inner_text()).group(1))
     manifest = json.loads((DEMO / "manifest.json").read_text())
-    assert start == round(manifest["operating_points"][manifest["default_operating_point"]], 4)
+    assert start == round(manifest["thresholds"]["moderate"], 4)  # the rule triage applies: refer = MODERATE or above
+    assert page.get_by_text("refer (tier MODERATE or above)").first.is_visible()
+    assert page.get_by_text("Newcombe").first.is_visible()  # the verdict method is stated
     assert page.get_by_text("predictions_pad_ufes_20.csv").first.is_visible()
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     assert page.locator('[data-testid="stDataFrame"]').count() >= 2
@@ -51,6 +54,15 @@ def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser
     assert now > start
     moved = page.get_by_role("heading", name=re.compile(rf"at threshold {now:.4f}"))
     moved.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # the number box follows the slider; the reset button returns exactly to the rule
+    box_input = page.locator('[data-testid="stNumberInput"]').filter(has_text="Threshold").locator("input")
+    assert float(box_input.input_value()) == pytest.approx(now, abs=5e-5)
+    page.get_by_role("button", name="Reset to the bundle rule").click()
+    page.get_by_role("heading", name=re.compile(rf"at threshold {start:.4f}")).wait_for()
+    wait_for_app(page)
+    assert float(slider.get_attribute("aria-valuetext")) == pytest.approx(start, abs=5e-5)
+    assert page.get_by_text("All attributes").first.is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     page.wait_for_timeout(2500)  # st.dataframe paints its canvas a moment after the run ends
     shot = save_screenshot(page, "fairness_audit", full_page=False)

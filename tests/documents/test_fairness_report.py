@@ -28,6 +28,7 @@ def test_html_is_self_contained(report, tmp_path):
     assert html.count('class="plotly-graph-div"') == 4
     assert f"{report.by_group.at['V', 'tpr']:.3f}" in html
     assert f"random_state {report.random_state}" in html
+    assert "Newcombe" in html  # the verdict method is stated
 
 
 def test_html_with_cdn_is_small_and_adds_the_heatmap_for_intersections():

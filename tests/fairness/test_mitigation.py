@@ -1,4 +1,5 @@
-"""The mitigation what-if against fairlearn's ThresholdOptimizer used directly."""
+"""The mitigation what-if: fitted on one patient-grouped part, reported on the other; the sensitivity-floor thresholds
+by hand and the equalized-odds method against fairlearn's ThresholdOptimizer used directly."""
 
 from __future__ import annotations
 
@@ -9,48 +10,75 @@ from fairlearn.postprocessing import ThresholdOptimizer
 
 from skintag.errors import LabelError
 from skintag.fairness import mitigation_whatif, skin_type_groups
-from skintag.fairness.mitigation import ANALYSIS_NOTE, ScoreAsProbability
+from skintag.fairness.mitigation import ANALYSIS_NOTE, ScoreAsProbability, patient_split
 
 
 @pytest.fixture(scope="module")
-def result(sim):
-    return mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.5, grouping="three",
-                             random_state=3)
+def patients(sim):
+    return np.arange(len(sim)) // 2  # two images per simulated patient
 
 
-def test_after_rates_equal_a_direct_threshold_optimizer_run(sim, result):
+def test_split_keeps_patients_whole_and_every_group_on_both_sides(sim, patients):
     labels = skin_type_groups(sim.fitzpatrick, "three").labels
-    m = labels != "unknown"
-    X = pd.DataFrame({"score": sim.y_score.to_numpy()[m]})
-    y = sim.y_true.to_numpy()[m]
+    fit = patient_split(labels, patients, 0.5, random_state=0)
+    both = set(patients[fit]) & set(patients[~fit])
+    assert not both
+    for g in ("I-II", "III-IV", "V-VI"):
+        assert fit[labels == g].any() and (~fit[labels == g]).any()
+    assert 0.45 < fit.mean() < 0.55
+
+
+def test_sensitivity_floor_thresholds_by_hand(sim, patients):
+    res = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.6, grouping="three",
+                            sensitivity_floor=0.9, clusters=patients, random_state=3)
+    labels = skin_type_groups(sim.fitzpatrick, "three").labels
+    y, s = sim.y_true.to_numpy() == 1, sim.y_score.to_numpy()
+    fit = patient_split(labels, patients, 0.5, random_state=3)
+    for g in ("I-II", "III-IV", "V-VI"):
+        t = res.thresholds[g]
+        pos = s[fit & y & (labels == g)]
+        assert (pos >= t).mean() >= 0.9  # the floor holds on the fitting part …
+        assert (pos > t).mean() < 0.9  # … and no higher threshold (better specificity) would hold it
+        ev = ~fit & (labels == g)
+        assert res.table.at[g, "tpr_after"] == pytest.approx((s[ev & y] >= t).mean(), abs=1e-12)
+        assert res.table.at[g, "fpr_after"] == pytest.approx((s[ev & ~y] >= t).mean(), abs=1e-12)
+        assert res.table.at[g, "tpr_before"] == pytest.approx((s[ev & y] >= 0.6).mean(), abs=1e-12)
+        assert res.table.at[g, "tpr_after"] >= 0.8  # held out: near the floor, far above the 0.6 threshold's
+    assert res.table.at["unknown", "tpr_after"] == res.table.at["unknown", "tpr_before"]
+    assert res.skipped == ("unknown",)
+    s_ = res.summary
+    assert s_.at["sensitivity", "after"] > s_.at["sensitivity", "before"]  # the floor raises sensitivity here …
+    assert s_.at["specificity", "after"] < s_.at["specificity", "before"]  # … at a cost in specificity, said in words
+    assert res.words.startswith(f"On the {res.eval_rows} held-out rows: sensitivity")
+    assert "fewer cancers missed per 100 malignant" in res.words and "more benign lesions referred" in res.words
+    assert res.eval_rows + res.fit_rows == len(sim) and "split by patients" in res.split
+
+
+def test_equalized_odds_equals_a_direct_threshold_optimizer_run(sim):
+    res = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.5, grouping="three",
+                            method="equalized_odds", random_state=3)
+    labels = skin_type_groups(sim.fitzpatrick, "three").labels
+    y = sim.y_true.to_numpy()
+    s = sim.y_score.to_numpy()
+    fit = patient_split(labels, None, 0.5, random_state=3)
+    known = labels != "unknown"
     opt = ThresholdOptimizer(estimator=ScoreAsProbability(), constraints="equalized_odds", prefit=True,
                              predict_method="predict_proba", objective="balanced_accuracy_score")
-    opt.fit(X, y, sensitive_features=labels[m])
-    pred = np.asarray(opt.predict(X, sensitive_features=labels[m], random_state=3))
+    opt.fit(pd.DataFrame({"score": s[fit & known]}), y[fit & known], sensitive_features=labels[fit & known])
+    pred = np.asarray(opt.predict(pd.DataFrame({"score": s[known]}), sensitive_features=labels[known],
+                                  random_state=3))
+    ev = ~fit[known]
     for g in ("I-II", "III-IV", "V-VI"):
-        sel = labels[m] == g
-        assert result.table.at[g, "tpr_after"] == pytest.approx(pred[sel & (y == 1)].mean(), abs=1e-12)
-        assert result.table.at[g, "fpr_after"] == pytest.approx(pred[sel & (y == 0)].mean(), abs=1e-12)
+        sel = ev & (labels[known] == g)
+        assert res.table.at[g, "tpr_after"] == pytest.approx(pred[sel & (y[known] == 1)].mean(), abs=1e-12)
+        assert res.table.at[g, "fpr_after"] == pytest.approx(pred[sel & (y[known] == 0)].mean(), abs=1e-12)
+    assert res.note == ANALYSIS_NOTE and "ThresholdOptimizer" in res.method
 
 
-def test_before_after_table_and_summary(sim, result):
-    t = result.table
-    assert list(t.index) == ["I-II", "III-IV", "V-VI", "unknown"]
-    assert result.skipped == ("unknown",)
-    assert t.at["unknown", "tpr_after"] == t.at["unknown", "tpr_before"]
-    m = (sim.fitzpatrick.isin([5, 6]) & (sim.y_true == 1)).to_numpy()
-    assert t.at["V-VI", "tpr_before"] == pytest.approx(np.mean(sim.y_score.to_numpy()[m] >= 0.5))
-    s = result.summary
-    assert s.at["tpr_gap", "before"] == pytest.approx(t["tpr_before"].iloc[:3].max() - t["tpr_before"].iloc[:3].min())
-    # equalized-odds post-processing narrows the gap on this population (darker types start less sensitive)
-    assert s.at["equalized_odds_difference", "after"] < s.at["equalized_odds_difference", "before"]
-    assert "skin type at prediction time" in result.note and result.note == ANALYSIS_NOTE
-
-
-def test_is_seeded(sim, result):
-    again = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.5, grouping="three",
-                              random_state=3)
-    pd.testing.assert_frame_equal(result.table, again.table)
+def test_is_seeded(sim):
+    a = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.5, grouping="three", random_state=3)
+    b = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.5, grouping="three", random_state=3)
+    pd.testing.assert_frame_equal(a.table, b.table)
 
 
 def test_needs_two_usable_groups():

@@ -20,7 +20,8 @@ from sklearn.metrics import precision_score, roc_auc_score
 
 from skintag.errors import ArgumentError, LabelError
 from skintag.fairness import FairnessAudit, fairness_report, skin_type_groups
-from skintag.fairness.report import INCONCLUSIVE, NOT_ASSESSABLE, OUTSIDE, WITHIN, _verdict
+from skintag.fairness.report import INCONCLUSIVE, NOT_ASSESSABLE, OUTSIDE, WITHIN
+from skintag.fairness.verdicts import gap_test
 
 
 def _npv(y_true, y_pred):
@@ -154,12 +155,31 @@ def test_unknown_is_own_row_and_not_in_skin_type_gaps(sim):
     assert kept.gaps.at["tpr", "groups_left_out"] == ""
 
 
-def test_verdicts():
-    assert _verdict(0.03, 0.01, 0.049, 0.05) == WITHIN
-    assert _verdict(0.10, 0.06, 0.14, 0.05) == OUTSIDE
-    assert _verdict(0.06, 0.02, 0.09, 0.05) == INCONCLUSIVE
-    assert _verdict(float("nan"), float("nan"), float("nan"), 0.05) == NOT_ASSESSABLE
-    assert _verdict(0.04, float("nan"), float("nan"), 0.05) == WITHIN  # no interval: the point alone
+def test_gap_test_by_hand():
+    """Two groups: one comparison at the plain 95 % level — Newcombe's published example 56/70 − 48/80 has the interval
+    0.0524–0.3339 (Newcombe 1998, method 10), wholly above 0.05: outside; 9/10 − 3/10 (0.1705–0.8090) likewise."""
+    names = ("a", "b")
+    t = gap_test(np.array([56, 48]), np.array([70, 80]), np.array([True, True]), names, tolerance=0.05)
+    assert t.verdict == OUTSIDE and t.n_comparisons == 1
+    assert (t.lo, t.hi) == pytest.approx((0.0524, 0.3339), abs=1e-4)  # one comparison: the largest gap's interval
+    # the group order does not matter: the interval is oriented to the larger-minus-smaller difference
+    t2 = gap_test(np.array([48, 56]), np.array([80, 70]), np.array([True, True]), names, tolerance=0.05)
+    assert (t2.lo, t2.hi) == pytest.approx((t.lo, t.hi), abs=1e-12)
+    # the same counts with tolerance 0.40: interval within ±0.40 → within tolerance
+    assert gap_test(np.array([56, 48]), np.array([70, 80]), np.array([True, True]), names,
+                    tolerance=0.40).verdict == WITHIN
+    # tolerance 0.10: the interval spans 0.10 → inconclusive, with the cases per group that would decide (the
+    # estimate 0.20 exceeds 0.10: (1.96 + 0.8416)² · (0.8·0.2 + 0.6·0.4) / (0.20 − 0.10)² = 313.9 → 314)
+    t3 = gap_test(np.array([56, 48]), np.array([70, 80]), np.array([True, True]), names, tolerance=0.10)
+    assert t3.verdict == INCONCLUSIVE and t3.n_needed == 314
+    # three groups: three comparisons at the Bonferroni level 1 − 0.05/3
+    t4 = gap_test(np.array([56, 48, 50]), np.array([70, 80, 70]), np.ones(3, bool), ("a", "b", "c"), tolerance=0.05)
+    assert t4.n_comparisons == 3 and list(t4.comparisons["b"]) == ["b", "c", "c"]
+    from skintag import stats
+
+    lo, hi = stats.newcombe_interval(56, 70, 48, 80, 1 - 0.05 / 3)
+    assert (t4.comparisons.at[0, "lo"], t4.comparisons.at[0, "hi"]) == pytest.approx((lo, hi), abs=1e-12)
+    assert gap_test(np.array([5]), np.array([9]), np.array([True]), ("a",), tolerance=0.05).verdict == NOT_ASSESSABLE
 
 
 def test_verdicts_in_a_report_follow_the_interval(sim):
@@ -169,6 +189,10 @@ def test_verdicts_in_a_report_follow_the_interval(sim):
     assert g.at["fpr", "verdict"] == WITHIN and g.at["fpr", "difference_hi"] <= 0.5
     assert g.at["tpr", "verdict"] == OUTSIDE and g.at["tpr", "difference_lo"] > 0.05  # darker types less sensitive
     assert g.at["tpr", "difference_lo"] <= g.at["tpr", "difference"] <= g.at["tpr", "difference_hi"]
+    # the verdict rests on the comparisons: 6 skin types in the TPR gap → 15 pairs
+    comp = rep.comparisons
+    assert g.at["tpr", "comparisons"] == 15 and (comp["metric"] == "tpr").sum() == 15
+    assert (comp[comp["metric"] == "tpr"]["lo"] > 0.05).any()
 
 
 def test_group_with_no_positives_is_undefined_not_zero():
@@ -337,8 +361,9 @@ def test_report_bootstrap_is_reproducible_with_a_random_state(sim):
     b = FairnessAudit(sim.y_true, sim.y_score, sim.fitzpatrick, grouping="six").report(
         0.4, random_state=123, auroc_n_boot=200)
     c = audit.report(0.4, random_state=124, auroc_n_boot=200)
-    cols = ["difference_lo", "difference_hi", "ratio_lo", "ratio_hi"]
+    cols = ["difference_lo", "difference_hi"]
     assert a.gaps[cols].equals(b.gaps[cols])
     assert a.by_group[["auroc_lo", "auroc_hi"]].equals(b.by_group[["auroc_lo", "auroc_hi"]])
     assert a.equalized_odds_ci == b.equalized_odds_ci
-    assert not a.gaps[cols].equals(c.gaps[cols])
+    assert not a.by_group[["auroc_lo", "auroc_hi"]].equals(c.by_group[["auroc_lo", "auroc_hi"]])
+    assert a.gaps[cols].equals(c.gaps[cols])  # the gap intervals are closed-form: no seed involved

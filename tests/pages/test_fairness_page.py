@@ -1,6 +1,8 @@
-"""The Fairness Audit page driven by AppTest on the simulated predictions fixture: the slider starts at the bundle's
-operating point, moving it and switching the grouping change the table to the values computed here from the raw CSV,
-the intersection heatmap and the what-if render, and a bad upload is named, not a traceback."""
+"""The Fairness Audit page driven by AppTest on the simulated predictions fixture: the audit starts at the bundle's
+triage rule (refer = MODERATE or above), the rule box, slider, number box, reset and target-sensitivity controls move
+the threshold (and the slider returns exactly to the rule), switching the grouping changes the table to the values
+computed here from the raw CSV, the attribute grid, drill-down, intersection heatmap and the what-if render, an upload
+starts from no bundle threshold, and a bad upload is named, not a traceback."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "app_pages" / "fairness_audit.py")
 FIXTURE = REPO / "tests" / "fixtures" / "predictions" / "simulated_predictions.csv"
-# The bundle's operating point: a malignant row's exact score, as isotonic calibration produces; it is off the slider's
-# grid and rounding it to two decimals would drop that row from the flagged cases.
+# The bundle's MODERATE threshold (triage refers at or above it): a malignant row's exact score, as isotonic calibration
+# produces; it is off the slider's grid and rounding it to two decimals would drop that row from the flagged cases.
 OPERATING_POINT = 0.336772
 SIX = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 THREE = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
@@ -43,8 +45,8 @@ def app(tmp_path, monkeypatch) -> AppTest:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "manifest.json").write_text(json.dumps({
-        "name": "unit", "version": "0", "operating_points": {"sensitivity_95": OPERATING_POINT, "other": 0.8},
-        "default_operating_point": "sensitivity_95",
+        "name": "unit", "version": "0", "thresholds": {"moderate": OPERATING_POINT, "high": 0.8},
+        "operating_points": {"sensitivity_95": 0.2}, "default_operating_point": "sensitivity_95",
     }))
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(bundle))
     monkeypatch.setenv("SKINTAG_PREDICTIONS", str(FIXTURE))
@@ -55,7 +57,9 @@ def test_slider_and_grouping_update_the_table(app, raw):
     at = app.run()
     assert not at.exception, at.exception
     slider = at.slider(key="threshold")
-    assert slider.value == OPERATING_POINT  # exactly the bundle's default operating point, not rounded to a step
+    assert slider.value == OPERATING_POINT  # exactly the bundle's triage rule, not rounded to a step
+    assert at.selectbox(key="rule").value == "refer"
+    assert any("refer (tier MODERATE or above)" in i.value for i in at.info)
     got = _table_tpr(at)
     want = _expected_tpr(raw, OPERATING_POINT, SIX)
     assert want != _expected_tpr(raw, round(OPERATING_POINT, 2), SIX)  # so a rounded start would fail this test
@@ -80,11 +84,54 @@ def test_slider_and_grouping_update_the_table(app, raw):
                                                    - min(want["I-II"], want["III-IV"], want["V-VI"]), 3))
     gap_table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
     assert set(gap_table["verdict"]) <= {"within tolerance", "outside tolerance", "inconclusive", "not assessable"}
-    assert gap_table.loc["TPR gap", "left out"] == "unknown"
+    assert gap_table.loc["TPR", "left out"] == "unknown"
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles[0].startswith("At threshold 0.7000") and titles[1].startswith("ROC by group")
     assert titles[2].startswith("Calibration") and titles[3].startswith("Threshold sweep")
     assert titles[4].startswith("Sensitivity (TPR) by intersection")
+    assert at.selectbox(key="rule").value == "custom"  # moving the slider leaves the bundle rule
+
+
+def test_number_box_reset_and_target_sensitivity(app, raw):
+    at = app.run()
+    at.number_input(key="threshold_box").set_value(0.55).run()
+    assert not at.exception, at.exception
+    assert at.slider(key="threshold").value == pytest.approx(0.55)
+    assert _table_tpr(at) == pytest.approx({g: round(v, 3) for g, v in _expected_tpr(raw, 0.55, SIX).items()},
+                                           abs=1e-9)
+    at.button(key="reset").click().run()
+    assert at.slider(key="threshold").value == OPERATING_POINT  # back exactly at the rule
+    assert at.selectbox(key="rule").value == "refer"
+    # the HIGH tier of the same bundle
+    at.selectbox(key="rule").set_value("high").run()
+    assert at.slider(key="threshold").value == 0.8
+    # the threshold for 90 % sensitivity: the highest at which ≥ 90 % of malignant rows are flagged
+    at.number_input(key="target_sens").set_value(0.90).run()
+    at.button(key="set_target").click().run()
+    assert not at.exception, at.exception
+    t = at.slider(key="threshold").value
+    pos = np.sort(raw.loc[raw.y_true == 1, "y_score"].to_numpy())
+    assert (pos >= t).mean() >= 0.90 and (pos > t).mean() < 0.90
+
+
+def test_grid_drilldown_and_counts(app, raw):
+    at = app.run()
+    grid = next(d.value for d in at.dataframe if "TPR verdict" in d.value.columns)
+    assert {"fitzpatrick", "sex", "age", "site", "domain"} <= set(grid.index)
+    assert set(grid["TPR verdict"]) <= {"pass", "fail", "inconclusive", "not assessable"}
+    table = next(d.value for d in at.dataframe if "TPR" in d.value.columns and "TP" in d.value.columns)
+    pos_v = raw[(raw.fitzpatrick == 5) & (raw.y_true == 1)]
+    assert table.at["V", "TP"] == int((pos_v.y_score >= OPERATING_POINT).sum())
+    at.selectbox(key="drill_group").set_value("V").run()
+    rows = next(d.value for d in at.dataframe if "image_id" in d.value.columns)
+    assert len(rows) == int((raw.fitzpatrick == 5).sum())
+    # a cohort filter: women only
+    at.multiselect(key="filter_sex").set_value(["female"]).run()
+    assert not at.exception, at.exception
+    got = _table_tpr(at)
+    women = raw[raw.sex == "female"]
+    assert got == pytest.approx({g: round(v, 3) for g, v in _expected_tpr(women, OPERATING_POINT, SIX).items()},
+                                abs=1e-9)
 
 
 def test_small_groups_warned_in_words_and_what_if(app):
@@ -94,11 +141,15 @@ def test_small_groups_warned_in_words_and_what_if(app):
     warnings = " ".join(w.value for w in at.warning)
     # type V has 7 malignant cases in the fixture, VI has 8
     assert "Group V has only 7 malignant case(s) (fewer than 10)" in warnings
+    at.slider(key="sens_floor").set_value(0.85)
     at.toggle(key="run_mitigation").set_value(True).run()
     assert not at.exception, at.exception
     tables = [d.value for d in at.dataframe if "tpr_after" in d.value.columns]
     assert tables and "optimised" in tables[0].columns
+    opt = tables[0][tables[0]["optimised"]]
+    assert (opt["threshold_after"].notna()).all()
     assert any("Analysis only" in i.value for i in at.info)
+    assert any("held-out rows: sensitivity" in m.value for m in at.markdown)
 
 
 def test_missing_default_file_offers_upload(app, monkeypatch, tmp_path):
@@ -132,6 +183,8 @@ def test_upload_of_another_model_with_mapping(app):
     at.selectbox(key="col_group").set_value("clinic").run()
     assert not at.exception, at.exception
     got = _table_tpr(at)
+    assert at.slider(key="threshold").value == 0.5  # another model: no bundle threshold
+    assert at.selectbox(key="rule").options == ["Custom threshold (slider)"]
     pos = df[df.label == 1]
-    want = (pos.prob >= at.slider(key="threshold").value).groupby(pos.clinic).mean()
+    want = (pos.prob >= 0.5).groupby(pos.clinic).mean()
     assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
