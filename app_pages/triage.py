@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from skintag.errors import BadImageError, SkintagError
-from skintag.triage import DISCLAIMER, TriageSettings, triage
+from skintag.images import draw_crop_box
+from skintag.triage import DISCLAIMER, TriageSettings
 from skintag.ui import triage as ui
 from skintag.ui.common import get_bundle, get_settings, start_bundle_load
 
@@ -36,6 +37,9 @@ else:
     else:
         choice = st.selectbox("Example image", list(examples), key="example")
         data, name = examples[choice].read_bytes(), examples[choice].name
+domain = ui.DOMAIN_CHOICES[st.radio("Image type", list(ui.DOMAIN_CHOICES), horizontal=True, key="domain",
+                                     help="Dermoscopic: taken through a dermatoscope. Clinical photo: an ordinary "
+                                          "camera or phone photo. Not sure: the model detects it from the image.")]
 if data is None:
     st.info("Upload a photo, take one with the camera, or pick an example to start.")
     st.stop()
@@ -55,7 +59,8 @@ except SkintagError as exc:
     st.stop()
 try:
     with st.spinner("Scoring…"):
-        result = triage(bundle, data, settings=TriageSettings.from_settings(settings, crop=crop, attention=True))
+        result = ui.run_triage(bundle, data, TriageSettings.from_settings(settings, crop=crop, attention=True), domain)
+        whole = result if crop is None else ui.run_triage(bundle, data, TriageSettings.from_settings(settings), domain)
 except BadImageError as exc:
     st.error(f"This file cannot be used ({exc.reason}): {exc}")
     st.stop()
@@ -63,36 +68,53 @@ except SkintagError as exc:
     st.error(f"Triage failed: {exc}")
     st.stop()
 
-left, right = st.columns([1, 1])
-with right:  # the result first: it reaches the screen before the images and maps are drawn
+# The result card comes first: on a narrow screen the columns stack, and the card stays on top.
+card, pictures = st.columns([1, 1])
+with card:
+    ui.render_domain(result)
+    changed = ui.crop_tier_warning(whole, result) if crop is not None else None
+    if changed:
+        st.warning(changed, icon="✂️")
     ui.render_result_card(result)
 overlays = ui.attention_overlays(result)
-with left:
-    st.image(result.image, caption=f"{name} — as scored", width="stretch")
+with pictures:
+    if crop is not None and whole.image is not None:
+        st.image(draw_crop_box(whole.image, crop), caption=f"{name} — crop outlined (only the box is scored)",
+                 width="stretch")
+    else:
+        st.image(result.image, caption=f"{name} — as scored", width="stretch")
+    seen = ui.model_input_view(bundle, result) if result.status == "ok" else None
+    if seen is not None:
+        st.image(seen[0], caption=seen[1], width=224)
     ui.render_quality(result)
     if overlays:
         st.markdown("**Why: where the model looked**")
-        for col, (caption, img) in zip(st.columns(len(overlays)), overlays.items(), strict=True):
-            col.image(img, caption=caption, width="stretch")
+        run_sanity = st.button("Check the maps against a randomised model", key="sanity_btn",
+                               help="Adebayo et al. (2018): a faithful map must change when the trained weights are "
+                                    "replaced by random ones (Spearman ρ between the two maps of this image).")
+        ui.render_maps(overlays, ui.sanity_results(bundle, result, run=run_sanity))
 
 if result.status == "ok":
     st.subheader("Explanations on request")
+    target, why = ui.shap_target(bundle, result)
     c1, c2 = st.columns([1, 2])
     with c1:
         n_evals = st.number_input("SHAP budget (evaluations)", 20, 2000, int(settings.shap_max_evals), step=20,
                                   key="shap_evals")
         run_shap = st.button("Compute SHAP explanation", key="shap_btn")
+        if why:
+            st.info(why)
     with c2:
-        shap_result = ui.shap_on_request(bundle, result, int(n_evals), settings.app_data_dir, run=run_shap)
+        shap_result = ui.shap_on_request(bundle, result, int(n_evals), settings.app_data_dir, run=run_shap,
+                                         output=target)
         if shap_result is not None:
-            overlays["SHAP (evidence for malignancy)"] = ui.shap_overlay(result, shap_result)
-            st.image(overlays["SHAP (evidence for malignancy)"], width=320,
-                     caption=f"SHAP, {shap_result.max_evals} evaluations{' (cached)' if shap_result.cached else ''}")
-    with st.expander("Sanity check: do the maps depend on the learned weights?"):
-        st.caption("Adebayo et al. (2018): a faithful map must change when the trained weights are replaced by random "
-                   "ones. Spearman ρ between this image's maps from the trained and a randomised backbone.")
-        if st.button("Run the randomisation check", key="sanity_btn"):
-            for line in ui.sanity_lines(bundle, result):
-                st.write(line)
+            what = "raw head score" if target == "raw" else "calibrated probability"
+            label = f"SHAP of the {what} (evidence for malignancy)"
+            overlays[label] = ui.shap_overlay(result, shap_result)
+            st.image(overlays[label], width=320,
+                     caption=f"SHAP, {shap_result.max_evals} evaluations{' (cached)' if shap_result.cached else ''}"
+                             f"{' — raw head score' if target == 'raw' else ''}")
+            ui.legend(ui.SHAP_COLORMAP, ui.SHAP_LEGEND, title=f"SHAP of the {what}, scaled to its largest value")
 
-ui.render_downloads(result, overlays, extra={"file_name": name, "crop": crop})
+details = ui.render_case_form()
+ui.render_downloads(result, overlays, details, extra={"crop": crop, "domain_choice": domain})

@@ -11,7 +11,8 @@ This module owns everything between "bytes from a user" and "a PIL RGB image the
   non-images, truncated/corrupt files, oversize files, decompression bombs and animations with a
   :class:`~skintag.errors.BadImageError` whose ``reason`` is machine-readable and whose message says what to do.
   Nothing is ever written to disk.
-* :func:`quality_report` measures size, sharpness, brightness and contrast and grades each pass / warn / reject.
+* :func:`quality_report` measures size, sharpness, pixel noise, skin colour, brightness and contrast and grades each
+  pass / warn / reject; :func:`draw_crop_box` outlines a crop on the photo.
 * :func:`ita_degrees` / :func:`ita_category` estimate skin tone as the individual typology angle (ITA) from CIELAB.
 """
 
@@ -428,28 +429,36 @@ class QualityLimits:
     """Limits of the quality checks. A value outside ``*_warn`` warns; outside ``*_reject`` rejects.
 
     Defaults were calibrated on the real photos in ``../shared/data`` (60 HAM10000 dermoscopic JPEGs, 249 PAD-UFES-20
-    smartphone PNGs); see ``tests/test_images.py`` which re-measures them. Every real photo passes, and a copy blurred
-    with a Gaussian of σ = 1.5 % of its longer side, darkened to 15 % brightness or flattened to 5 % contrast is rejected.
-    Measured (min / 5th percentile / median of the real photos; max of the degraded copies):
+    smartphone PNGs, and the 10,015 28-px DermaMNIST thumbnails); ``tests/test_images.py`` re-measures them. Every real
+    photo passes; a copy blurred with a Gaussian of σ = 1.5 % of its longer side (or of radius 12 px), darkened to 15 %
+    brightness or flattened to 5 % contrast is rejected, and so are uniform random noise, a flat colour, a text
+    screenshot and a photo whose colours were swapped so that no pixel is skin-coloured. Measured (min / 5th percentile /
+    median of the real photos, max for noise):
 
-    ========== =============================== =============================== ===================
-    check      HAM10000 (60)                   PAD-UFES-20 (249)               degraded, max
-    ========== =============================== =============================== ===================
-    blur       25.5 / 49.4 / 118               6.5 / 16.9 / 85                 3.7 (σ = 1.5 %)
-    brightness 102 / 127 / 157 (max 194)       85.5 / 108 / 143 (max 215)      31.8 (× 0.15)
-    contrast   6.0 / 11.7 / 24.9               7.3 / 11.8 / 22.8               3.3 (× 0.05)
-    min side   450                             300                             —
-    ========== =============================== =============================== ===================
+    ========== ======================= ======================= ======================= ==========================
+    check      HAM10000 (60)           PAD-UFES-20 (249)       DermaMNIST (10,015)     refused examples
+    ========== ======================= ======================= ======================= ==========================
+    blur       25.5 / 49.4 / 118       6.5 / 16.9 / 85         5.1 (min)               2.1 (radius-12 blur)
+    noise σ    max 1.8                 max 6.9                 max 5.5                 49.7 (uniform noise)
+    skin %     95.1 / 97.5 / 99.9      70.6 / 92.8 / 99.9      17.1 (min)              6.9 (text), 0.0 (swapped)
+    brightness 102 / 127 / 157         85.5 / 108 / 143        —                       31.8 (× 0.15)
+    contrast   6.0 / 11.7 / 24.9       7.3 / 11.8 / 22.8       —                       3.3 (× 0.05)
+    min side   450                     300                     28                      below the model's input
+    ========== ======================= ======================= ======================= ==========================
 
-    The minimum side must suit the model: DermaMNIST images are 28 px, far below any sane default for a phone photo,
-    so use :meth:`for_model` with the bundle's ``image_size`` (it relaxes, never tightens, the minimum-side limits;
-    at ``image_size`` below 64 px the blur check is also relaxed, since such thumbnails carry no fine detail).
+    Sharpness is always checked, whatever the model's input size, on the upload at its own resolution (never upsampled;
+    see :func:`quality_gray`). The minimum side must suit the model: use :meth:`for_model` with the bundle's
+    ``image_size``; a photo smaller than the model's input is refused (the model would see invented pixels).
     """
 
     min_side_warn: float = 224
     min_side_reject: float = 96
     blur_warn: float = 6.0
     blur_reject: float = 4.0
+    noise_warn: float = 12.0
+    noise_reject: float = 20.0
+    skin_warn: float = 20.0
+    skin_reject: float = 10.0
     brightness_warn: tuple[float, float] = (60.0, 225.0)
     brightness_reject: tuple[float, float] = (35.0, 245.0)
     contrast_warn: float = 5.0
@@ -457,17 +466,13 @@ class QualityLimits:
 
     @classmethod
     def for_model(cls, image_size: int, base: QualityLimits | None = None) -> QualityLimits:
-        """Limits for a model whose input is ``image_size`` pixels square."""
+        """Limits for a model whose input is ``image_size`` pixels square: the minimum-side limits are lowered to
+        ``image_size`` when it is smaller (relaxed, never tightened). Every other check, blur included, is unchanged."""
         from dataclasses import replace
 
         b = base or cls()
-        changes: dict[str, float] = {
-            "min_side_warn": min(b.min_side_warn, float(image_size)),
-            "min_side_reject": min(b.min_side_reject, float(max(1, image_size // 2))),
-        }
-        if image_size < 64:
-            changes |= {"blur_warn": 0.0, "blur_reject": 0.0}
-        return replace(b, **changes)
+        side = float(max(1, int(image_size)))
+        return replace(b, min_side_warn=min(b.min_side_warn, side), min_side_reject=min(b.min_side_reject, side))
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -543,15 +548,17 @@ def _grade(name: str, value: float, warn: Bounds, reject: Bounds, texts: dict[st
 
 
 def quality_gray(image: Image.Image, side: int = QUALITY_SIDE) -> np.ndarray:
-    """Grayscale (ITU-R 601 luma, uint8) copy whose longer side is ``side`` pixels.
+    """Grayscale (ITU-R 601 luma, uint8) copy whose longer side is at most ``side`` pixels.
 
-    Resized with Pillow's antialiased LANCZOS filter: unlike OpenCV's area or bilinear resizing at non-integer ratios,
-    it neither blurs (small ratios) nor aliases (large ratios), so the Laplacian variance of one photo stays within
-    about 5 % whether it arrives at 300 or 4000 pixels.
+    A larger picture is reduced with Pillow's antialiased LANCZOS filter: unlike OpenCV's area or bilinear resizing at
+    non-integer ratios, it neither blurs (small ratios) nor aliases (large ratios), so the Laplacian variance of one photo
+    stays within about 5 % whether it arrives at 300 or 4000 pixels. A smaller picture is measured at its own resolution
+    and never upsampled: upsampling would itself blur it, so a small model's thumbnail would look blurred, and a
+    blurred upload would be judged on invented pixels.
     """
     gray = image.convert("L")
     w, h = gray.size
-    scale = side / max(w, h)
+    scale = min(1.0, side / max(w, h))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     if size != (w, h):
         gray = gray.resize(size, Image.Resampling.LANCZOS)
@@ -566,8 +573,54 @@ def laplacian_variance(image: Image.Image, side: int = QUALITY_SIDE) -> float:
     return float(lap.var())
 
 
+#: Immerkær's noise-estimation mask: the difference of two Laplacians, blind to edges and gradients to first order.
+_NOISE_MASK = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+def noise_sigma(image: Image.Image) -> float:
+    """Standard deviation of pixel-level noise in the luma (0-255), by Immerkær's fast estimator.
+
+    J. Immerkær, "Fast Noise Variance Estimation", Computer Vision and Image Understanding 64(2), 1996:
+    σ = √(π/2) · Σ|I ∗ N| / (6 (W − 2)(H − 2)) with N = [[1, −2, 1], [−2, 4, −2], [1, −2, 1]] over the interior pixels.
+    Measured on the upload at its own resolution (resizing would average the noise away). Real photos give σ < 7;
+    uniform random pixels give about 50. Images under 3 × 3 pixels give 0.
+    """
+    import cv2
+
+    gray = np.asarray(image.convert("L"), dtype=np.float64)
+    h, w = gray.shape
+    if h < 3 or w < 3:
+        return 0.0
+    response = cv2.filter2D(gray, cv2.CV_64F, _NOISE_MASK, borderType=cv2.BORDER_REFLECT_101)[1:-1, 1:-1]
+    return float(math.sqrt(math.pi / 2.0) * np.abs(response).sum() / (6.0 * (w - 2) * (h - 2)))
+
+
+#: Skin-colour rule in full-range YCbCr (ITU-R BT.601, Pillow's ``convert("YCbCr")``): a pixel is skin-coloured when
+#: its chroma lies in the box of Chai & Ngan (IEEE Trans. CSVT 9(4), 1999: 77 ≤ Cb ≤ 127, 133 ≤ Cr ≤ 173), widened to
+#: Cb ≤ 145 and 120 ≤ Cr ≤ 200, and its luma is neither near-black nor near-white (40 ≤ Y ≤ 240). The widening admits
+#: the colour casts measured in the real photos: dermoscope lighting and phone white balance push real skin towards
+#: blue (Cb up to 143) and neutral (Cr down to 122), and red vascular lesions reach Cr 200. Near-neutral grey counts as
+#: skin-coloured; pure white and black (paper, screenshots) do not.
+SKIN_YCBCR: dict[str, tuple[int, int]] = {"Y": (40, 240), "Cb": (77, 145), "Cr": (120, 200)}
+
+
+def skin_mask(image: Image.Image) -> np.ndarray:
+    """Boolean H×W mask of the pixels :data:`SKIN_YCBCR` calls skin-coloured."""
+    y, cb, cr = (np.asarray(c, dtype=np.int16) for c in image.convert("RGB").convert("YCbCr").split())
+    mask = np.ones(y.shape, dtype=bool)
+    for channel, (lo, hi) in zip((y, cb, cr), SKIN_YCBCR.values(), strict=True):
+        mask &= (channel >= lo) & (channel <= hi)
+    return mask
+
+
+def skin_percent(image: Image.Image) -> float:
+    """Percentage (0-100) of the image's pixels that are skin-coloured by :data:`SKIN_YCBCR`."""
+    mask = skin_mask(image)
+    return float(100.0 * mask.mean()) if mask.size else 0.0
+
+
 def quality_report(image: Image.Image, *, limits: QualityLimits | None = None) -> QualityReport:
-    """Grade an image's size, sharpness, brightness and contrast.
+    """Grade an image's size, sharpness, noise, skin colour, brightness and contrast.
 
     Parameters
     ----------
@@ -576,12 +629,16 @@ def quality_report(image: Image.Image, *, limits: QualityLimits | None = None) -
 
     Returns
     -------
-    QualityReport with four checks, each with the measured value, its warn and reject limits, a verdict and a message:
+    QualityReport with six checks, each with the measured value, its warn and reject limits, a verdict and a message:
 
     * ``min_side`` — the shorter side in pixels.
-    * ``blur`` — variance of the Laplacian (``cv2.Laplacian``, 3×3 kernel) of a grayscale copy resized to a longer
-      side of :data:`QUALITY_SIDE` px, so the value does not depend on the camera's resolution.
-    * ``brightness`` — mean luma (0-255) on the same copy; too dark and too bright both fail.
+    * ``blur`` — variance of the Laplacian (``cv2.Laplacian``, 3×3 kernel) of a grayscale copy reduced to a longer
+      side of at most :data:`QUALITY_SIDE` px (never enlarged), so the value does not depend on the camera's resolution.
+    * ``noise`` — pixel-level noise σ of the luma at the upload's own resolution (:func:`noise_sigma`); random pixels
+      are refused.
+    * ``skin`` — percentage of skin-coloured pixels (:func:`skin_percent`); a screenshot, a document or a picture
+      without skin colours is refused.
+    * ``brightness`` — mean luma (0-255) on the same copy as ``blur``; too dark and too bright both fail.
     * ``contrast`` — standard deviation of that luma.
     """
     lim = limits or QualityLimits()
@@ -602,6 +659,18 @@ def quality_report(image: Image.Image, *, limits: QualityLimits | None = None) -
             "blur", blur, Bounds(lim.blur_warn), Bounds(lim.blur_reject),
             {"pass": "The photo is sharp enough.",
              "low": "The photo is blurred: hold the camera still, tap the lesion to focus, and retake it"},
+        ),
+        _grade(
+            "noise", noise_sigma(image), Bounds(high=lim.noise_warn), Bounds(high=lim.noise_reject),
+            {"pass": "No sign of random pixel noise.",
+             "high": "The image is dominated by pixel-level noise (random pixels, or a very grainy photo): it does "
+                     "not look like a photo of skin; retake it in good light"},
+        ),
+        _grade(
+            "skin", skin_percent(image), Bounds(lim.skin_warn), Bounds(lim.skin_reject),
+            {"pass": "Skin-coloured pixels are present.",
+             "low": "Almost none of the image has a skin colour (a screenshot, a document or another non-skin "
+                    "picture?): upload a colour photo of the lesion and the skin around it"},
         ),
         _grade(
             "brightness", brightness, Bounds(*lim.brightness_warn), Bounds(*lim.brightness_reject),
@@ -682,8 +751,9 @@ def load_rgb(src: ImageSource | Image.Image, *, limits: IntakeLimits | None = No
     return decode_image(src, max_bytes=lim.max_bytes, max_pixels=lim.max_pixels, max_side=lim.max_side)
 
 
-def apply_crop(image: Image.Image, crop: tuple[float, float, float, float] | None) -> Image.Image:
-    """Crop by fractions (left, top, right, bottom) of the image size; None returns the image unchanged.
+def crop_box(size: tuple[int, int], crop: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """Pixel box (x0, y0, x1, y1), x1/y1 exclusive, of a crop given as fractions (left, top, right, bottom) of
+    ``size`` = (width, height): the box :func:`apply_crop` cuts and :func:`draw_crop_box` outlines.
 
     Raises
     ------
@@ -691,17 +761,45 @@ def apply_crop(image: Image.Image, crop: tuple[float, float, float, float] | Non
         (an :class:`~skintag.errors.ArgumentError`) if the box is not ``0 <= left < right <= 1`` and
         ``0 <= top < bottom <= 1``.
     """
-    if crop is None:
-        return image
     left, top, right, bottom = (float(x) for x in crop)
     if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
         raise ConfigError(
             f"Crop box {crop} is invalid; expected fractions 0 <= left < right <= 1 and 0 <= top < bottom <= 1"
         )
-    w, h = image.size
+    w, h = size
     x0, y0 = math.floor(left * w), math.floor(top * h)
-    box = (x0, y0, max(math.floor(right * w), x0 + 1), max(math.floor(bottom * h), y0 + 1))
-    return image.crop(box)
+    return x0, y0, max(math.floor(right * w), x0 + 1), max(math.floor(bottom * h), y0 + 1)
+
+
+def apply_crop(image: Image.Image, crop: tuple[float, float, float, float] | None) -> Image.Image:
+    """Crop by fractions (left, top, right, bottom) of the image size (see :func:`crop_box`); None returns the image
+    unchanged."""
+    if crop is None:
+        return image
+    return image.crop(crop_box(image.size, crop))
+
+
+#: Colour of the crop outline: a saturated cyan, far from every skin and lesion colour.
+CROP_COLOUR: tuple[int, int, int] = (0, 229, 255)
+
+
+def draw_crop_box(
+    image: Image.Image,
+    crop: tuple[float, float, float, float],
+    *,
+    colour: tuple[int, int, int] = CROP_COLOUR,
+    width: int | None = None,
+) -> Image.Image:
+    """A copy of ``image`` (RGB) with the crop's rectangle outlined, the outline lying inside the cropped area on
+    exactly the border pixels of :func:`crop_box`'s box. ``width`` defaults to 0.6 % of the longer side (at least 1 px).
+    The input is not modified."""
+    from PIL import ImageDraw
+
+    x0, y0, x1, y1 = crop_box(image.size, crop)
+    out = image.convert("RGB").copy()
+    line = max(1, round(0.006 * max(image.size))) if width is None else int(width)
+    ImageDraw.Draw(out).rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=line)
+    return out
 
 
 @dataclass(frozen=True)
@@ -835,15 +933,23 @@ __all__: Sequence[str] = [
     "QualityCheck",
     "QualityLimits",
     "QualityReport",
+    "CROP_COLOUR",
+    "SKIN_YCBCR",
     "apply_crop",
+    "crop_box",
     "decode_image",
+    "draw_crop_box",
     "intake",
     "ita_category",
     "ita_degrees",
     "laplacian_variance",
     "load_rgb",
+    "noise_sigma",
     "pil_key",
+    "quality_gray",
     "quality_report",
+    "skin_mask",
+    "skin_percent",
     "srgb_to_lab",
     "to_rgb",
 ]

@@ -274,3 +274,69 @@ def case(name: str) -> tuple[Callable[[], bytes], Expected]:
         if n == name:
             return factory, expected
     raise KeyError(f"no image case {name!r}; have {CASE_NAMES}")
+
+
+# ------------------------------------------------------------------------------------ decodable, but for the quality gate
+#
+# Each of these decodes; the quality gate (skintag.images.quality_report) must refuse it. ``GATE_CASES`` holds
+# ``(name, factory, failing)``: ``failing`` maps each check that must fail to its verdict; every other check passes.
+
+
+def noise_png() -> bytes:
+    """600×450 uniform random RGB pixels (seeded): no photo at all."""
+    rng = np.random.default_rng(0)
+    return _encode(Image.fromarray(rng.integers(0, 256, (450, 600, 3), dtype=np.uint8)), "PNG")
+
+
+@lru_cache(maxsize=1)
+def blur12_jpeg() -> bytes:
+    """The real HAM10000 photo under a Gaussian blur of radius 12 px (Pillow's GaussianBlur(12))."""
+    from PIL import ImageFilter
+
+    return _encode(ham_photo().filter(ImageFilter.GaussianBlur(12)), "JPEG", quality=92)
+
+
+def flat_colour_png() -> bytes:
+    """A 400×300 picture of one flat skin colour (210, 160, 130): skin-coloured, but no detail and no contrast."""
+    return _encode(Image.new("RGB", (400, 300), (210, 160, 130)), "PNG")
+
+
+@lru_cache(maxsize=1)
+def tiny_jpeg() -> bytes:
+    """The real HAM10000 photo shrunk to 20×15 px: smaller than any model's input."""
+    return _encode(ham_photo().resize((20, 15), Image.Resampling.LANCZOS), "JPEG", quality=95)
+
+
+def text_screenshot_png() -> bytes:
+    """An 800×500 screenshot of black text on white (Pillow's default font at 22 px)."""
+    from PIL import ImageDraw, ImageFont
+
+    im = Image.new("RGB", (800, 500), "white")
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=22)
+    for i in range(14):
+        draw.text((20, 20 + 33 * i), f"Patient notes: lesion on the left forearm, 6 mm, irregular border {i}",
+                  fill="black", font=font)
+    return _encode(im, "PNG")
+
+
+@lru_cache(maxsize=1)
+def no_skin_colour_jpeg() -> bytes:
+    """The real HAM10000 photo with its red and blue channels swapped: a sharp, well exposed photo without one
+    skin-coloured pixel."""
+    return _encode(Image.fromarray(np.asarray(ham_photo())[..., ::-1].copy()), "JPEG", quality=92)
+
+
+GATE_CASES: list[tuple[str, Callable[[], bytes], dict[str, str]]] = [
+    ("noise", noise_png, {"noise": "reject"}),
+    ("blur12", blur12_jpeg, {"blur": "reject"}),
+    ("flat_colour", flat_colour_png, {"blur": "reject", "contrast": "reject"}),
+    ("tiny", tiny_jpeg, {"min_side": "reject"}),
+    ("text_screenshot", text_screenshot_png, {"skin": "reject", "brightness": "warn"}),
+    ("no_skin_colour", no_skin_colour_jpeg, {"skin": "reject"}),
+]
+GATE_CASE_NAMES = [name for name, _, _ in GATE_CASES]
+
+#: Quality verdict of each accepted upload in ``CASES`` under a model with a 32-px input (the tiny test bundle): the
+#: real photos, their re-encodings and the two-tone transparency case pass; the smooth 16-bit grey ramp is refused
+#: as blurred (its Laplacian variance is 0.03: no detail at all).
+GATE: dict[str, str] = {name: "pass" for name, _, (kind, _) in CASES if kind == "ok"} | {"png_16bit": "reject"}

@@ -255,9 +255,11 @@ def test_min_side_and_model_relaxation(dermamnist_dir: Path):
     default = quality_report(tiny)
     assert default["min_side"].verdict == "reject" and default.verdict == "reject"
     relaxed = QualityLimits.for_model(28)
-    assert (relaxed.min_side_warn, relaxed.min_side_reject, relaxed.blur_reject) == (28, 14, 0.0)
+    # the minimum side drops to the model's input; the blur check stays on whatever the model's size
+    assert (relaxed.min_side_warn, relaxed.min_side_reject, relaxed.blur_warn, relaxed.blur_reject) == (28, 28, 6.0, 4.0)
     assert quality_report(tiny, limits=relaxed)["min_side"].verdict == "pass"
     assert quality_report(tiny, limits=relaxed)["blur"].verdict == "pass"
+    assert quality_report(tiny.crop((0, 0, 27, 27)), limits=relaxed)["min_side"].verdict == "reject"  # under 28 px
     big = QualityLimits.for_model(384)
     assert (big.min_side_warn, big.min_side_reject, big.blur_warn) == (224, 96, 6.0)  # relaxes only, never tightens
 
@@ -278,7 +280,8 @@ def test_report_overall_verdict_and_dict():
     assert report["brightness"].verdict == "warn"
     assert report.verdict == "warn"
     d = report.to_dict()
-    assert d["verdict"] == "warn" and [c["name"] for c in d["checks"]] == ["min_side", "blur", "brightness", "contrast"]
+    assert d["verdict"] == "warn" and [c["name"] for c in d["checks"]] == [
+        "min_side", "blur", "noise", "skin", "brightness", "contrast"]
     assert report.problems[0].name == "brightness" and report.messages == [report["brightness"].message]
     with pytest.raises(KeyError):
         report["nope"]
@@ -397,3 +400,113 @@ def _encode_jpeg(im: Image.Image) -> bytes:
     im.save(buf, "JPEG", quality=92)
     return buf.getvalue()
 
+
+
+# ------------------------------------------------------------------------------------------- the gate: refused pictures
+
+
+@pytest.mark.parametrize("limits", [QualityLimits(), QualityLimits.for_model(28), QualityLimits.for_model(32)],
+                         ids=["default", "28px-model", "32px-model"])
+@pytest.mark.parametrize("name", ic.GATE_CASE_NAMES)
+def test_gate_case_outcome(name, limits):
+    """Noise, a radius-12 blur of a real photo, a flat colour, a tiny image, a text screenshot and a photo without
+    skin colours: each is refused by exactly the checks named in ``ic.GATE_CASES``, for every model size."""
+    factory, failing = next((f, fail) for n, f, fail in ic.GATE_CASES if n == name)
+    report = quality_report(decode_image(factory()).image, limits=limits)
+    assert report.verdict == "reject"
+    assert {c.name: c.verdict for c in report.problems} == failing
+    for check in report.problems:
+        assert "measured" in check.message
+    if name == "blur12":  # the upload is judged blurred, never "sharp enough"
+        assert "blurred" in report["blur"].message and report["blur"].value < 4.0
+
+
+def test_gate_values_of_the_refused_cases():
+    """The measured values behind each refusal (measured here; limits: noise σ ≤ 20, skin ≥ 10 %, blur ≥ 4)."""
+    values = {n: quality_report(decode_image(f()).image) for n, f, _ in ic.GATE_CASES}
+    assert values["noise"]["noise"].value == pytest.approx(49.7, abs=0.1)
+    assert values["blur12"]["blur"].value == pytest.approx(2.06, abs=0.05)
+    assert (values["flat_colour"]["blur"].value, values["flat_colour"]["contrast"].value) == (0.0, 0.0)
+    assert values["flat_colour"]["skin"].value == 100.0  # skin-coloured, yet refused: nothing to see
+    assert values["tiny"]["min_side"].value == 15.0
+    assert values["text_screenshot"]["skin"].value == pytest.approx(6.87, abs=0.05)
+    assert values["no_skin_colour"]["skin"].value == 0.0
+
+
+@pytest.mark.parametrize("image_size", [28, 224])
+def test_every_real_photo_passes_the_whole_gate(real_photos, image_size):
+    """All 309 real photos (60 HAM10000, 249 PAD-UFES-20) pass every check at the demo's 28 px and at 224 px, with the
+    measured margins of the QualityLimits table: noise σ ≤ 6.94 (reject above 20), skin ≥ 70.5 % (reject below 10)."""
+    limits = QualityLimits.for_model(image_size)
+    reports = [quality_report(im, limits=limits) for ims in real_photos.values() for im in ims]
+    assert len(reports) == 309
+    assert [r.verdict for r in reports].count("pass") == 309
+    assert max(r["noise"].value for r in reports) < 6.94
+    assert min(r["skin"].value for r in reports) > 70.5
+
+
+def _noise_by_hand(gray: np.ndarray) -> float:
+    g = gray.astype(np.float64)
+    c = g[1:-1, 1:-1]
+    conv = (g[:-2, :-2] + g[:-2, 2:] + g[2:, :-2] + g[2:, 2:]
+            - 2 * (g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]) + 4 * c)
+    return math.sqrt(math.pi / 2) * np.abs(conv).sum() / (6 * c.size)
+
+
+def test_noise_sigma_matches_immerkaer_by_hand_and_recovers_gaussian_noise():
+    from skintag.images import noise_sigma
+
+    ham = ic.ham_photo()
+    assert noise_sigma(ham) == pytest.approx(_noise_by_hand(np.asarray(ham.convert("L"))), rel=1e-9)
+    assert noise_sigma(Image.new("RGB", (50, 40), (90, 90, 90))) == 0.0
+    assert noise_sigma(Image.new("RGB", (2, 2))) == 0.0
+    rng = np.random.default_rng(1)
+    noisy = np.clip(128 + rng.normal(0, 10, (400, 400)), 0, 255).round().astype(np.uint8)
+    # Gaussian noise of σ = 10 on a flat grey is estimated as σ ≈ 10 (the estimator's purpose); measured 10.0
+    assert noise_sigma(Image.fromarray(noisy).convert("RGB")) == pytest.approx(10.0, abs=0.3)
+
+
+@pytest.mark.parametrize(
+    ("rgb", "skin"),
+    [
+        ((224, 172, 138), True),    # light skin: Y 183, Cb 108, Cr 157
+        ((141, 85, 36), True),      # brown skin
+        ((60, 38, 30), True),       # dark skin: Y 44
+        ((128, 128, 128), True),    # neutral grey (phone white balance): Cb = Cr = 128
+        ((255, 255, 255), False),   # paper / screenshot white: Y 255
+        ((0, 0, 0), False),
+        ((30, 140, 40), False),     # green: Cr 84
+        ((60, 90, 200), False),     # blue: Cb 192
+    ],
+)
+def test_skin_colour_rule_on_known_colours(rgb, skin):
+    from skintag.images import SKIN_YCBCR, skin_percent
+
+    im = Image.new("RGB", (4, 4), rgb)
+    y, cb, cr = np.asarray(im.convert("YCbCr"))[0, 0].astype(int)
+    by_hand = all(lo <= v <= hi for v, (lo, hi) in zip((y, cb, cr), SKIN_YCBCR.values(), strict=True))
+    assert by_hand is skin
+    assert skin_percent(im) == (100.0 if skin else 0.0)
+
+
+def test_crop_box_and_its_outline():
+    from skintag.images import CROP_COLOUR, apply_crop, crop_box, draw_crop_box
+
+    ham = ic.ham_photo()  # 600×450
+    crop = (0.25, 0.1, 0.75, 0.9)
+    assert crop_box(ham.size, crop) == (150, 45, 450, 405)
+    assert apply_crop(ham, crop).size == (300, 360)
+    drawn = draw_crop_box(ham, crop, width=2)
+    arr, orig = np.asarray(drawn), np.asarray(ham)
+    assert drawn.size == ham.size and drawn is not ham
+    for x, y in [(150, 45), (449, 404), (300, 45), (300, 46), (150, 200), (448, 200)]:  # on the 2-px outline
+        assert tuple(arr[y, x]) == CROP_COLOUR, (x, y)
+    changed = np.any(arr != orig, axis=-1)
+    assert not changed[:45].any() and not changed[405:].any() and not changed[:, :150].any()
+    assert not changed[:, 450:].any() and not changed[47:403, 152:448].any()  # outside the box, and its inside
+    assert draw_crop_box(ham, crop).size == ham.size  # default width: 0.6 % of 600 px = 4 px
+    assert tuple(np.asarray(draw_crop_box(ham, crop))[48, 300]) == CROP_COLOUR
+    from skintag.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="Crop box"):
+        crop_box(ham.size, (0.5, 0.1, 0.4, 0.9))

@@ -2,7 +2,12 @@
 
 It holds the photo that was scored, the explanation overlay(s), the result (tier, calibrated risk and its uncertainty,
 category breakdown, top-3 conditions, discordance), the image-quality checks, the advice, the ABCDE guide, the
-disclaimer and the model name, version, fingerprint and thresholds. :func:`case_json` is the matching JSON export.
+disclaimer and the model name, version, fingerprint and thresholds, the image domain (declared or detected, and whether
+the image is inside the domain the model was validated on), and the clinician's optional :class:`CaseDetails` (case and
+lesion id, body site, Fitzpatrick skin type, note; every text escaped). :func:`case_json` is the matching JSON export.
+
+Privacy: neither export carries the uploaded file's name (it often holds a patient's name or a date); identify the case
+with :attr:`CaseDetails.case_id` instead.
 """
 
 from __future__ import annotations
@@ -12,13 +17,104 @@ import html
 import io
 import json
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image
 
+from skintag import fitzpatrick
+from skintag.errors import ConfigError
 from skintag.plots.triage import CATEGORY_COLOURS
 from skintag.triage import CATEGORY_DISPLAY, TIER_COLOURS, TriageResult, format_probability
+
+#: Longest accepted text of each field (characters).
+MAX_ID_CHARS = 100
+MAX_NOTE_CHARS = 2000
+#: Keys of ``extra`` that are never written to a case export (they may identify the patient).
+PRIVATE_EXTRA_KEYS = frozenset({"file_name", "filename", "name", "path"})
+
+
+@dataclass(frozen=True)
+class CaseDetails:
+    """Optional details a clinician enters with a case; every field may be left empty.
+
+    Attributes
+    ----------
+    case_id, lesion_id : the clinic's own identifiers (at most :data:`MAX_ID_CHARS` characters).
+    body_site : where the lesion is, in the clinician's words (e.g. "left forearm, dorsal").
+    skin_type : Fitzpatrick type as its Roman label "I"-"VI", or "" when not recorded; 1-6, "iv" etc. are accepted and
+        normalised by :func:`skintag.fitzpatrick.parse` (exact types only).
+    note : free text (at most :data:`MAX_NOTE_CHARS` characters).
+
+    Raises
+    ------
+    ConfigError
+        (an :class:`~skintag.errors.ArgumentError`) for a skin type that is not an exact type I-VI, or text too long.
+    """
+
+    case_id: str = ""
+    lesion_id: str = ""
+    body_site: str = ""
+    skin_type: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("case_id", "lesion_id", "body_site", "skin_type", "note"):
+            object.__setattr__(self, name, str(getattr(self, name) or "").strip())
+            limit = MAX_NOTE_CHARS if name == "note" else MAX_ID_CHARS
+            if len(getattr(self, name)) > limit:
+                raise ConfigError(f"CaseDetails.{name} is {len(getattr(self, name))} characters; at most {limit}")
+        if self.skin_type:
+            value = fitzpatrick.parse(self.skin_type, accept="exact")
+            if not value.ok:
+                raise ConfigError(f"CaseDetails.skin_type {self.skin_type!r} is not a Fitzpatrick type; expected "
+                                  f"{fitzpatrick.EXPECTED['exact']}")
+            object.__setattr__(self, "skin_type", fitzpatrick.label(value.exact) if value.exact else "")
+
+    @property
+    def empty(self) -> bool:
+        return not any(asdict(self).values())
+
+    def to_dict(self) -> dict[str, str | None]:
+        """Every field, an empty one as None."""
+        return {k: (v or None) for k, v in asdict(self).items()}
+
+
+_CASE_LABELS = {"case_id": "Case id", "lesion_id": "Lesion id", "body_site": "Body site",
+                "skin_type": "Fitzpatrick skin type", "note": "Clinician note"}
+
+
+def domain_summary(result: TriageResult) -> dict[str, object]:
+    """The image-domain fields of a result (None where the result has none: an older engine or a refused photo)."""
+    return {
+        "domain": getattr(result, "domain", None),
+        "domain_source": getattr(result, "domain_source", None),
+        "in_domain": getattr(result, "in_domain", None),
+        "domain_distance": getattr(result, "domain_distance", None),
+        "domain_threshold": getattr(result, "domain_threshold", None),
+    }
+
+
+def interval_applies(result: TriageResult) -> bool:
+    """True when the result's interval may be shown as applying to it: a score, an interval, and inside the domain."""
+    return result.status == "ok" and result.p_interval is not None and getattr(result, "in_domain", True) is not False
+
+
+def interval_text(result: TriageResult) -> str:
+    """The interval in words: the engine's ``interval_label`` when it has one (it says what the interval is), else
+    the bare range."""
+    label = getattr(result, "interval_label", None)
+    if label:
+        return str(label)
+    lo, hi = result.p_interval or (None, None)
+    return f"95 % interval {_pct(lo)}–{_pct(hi)}"
+
+
+OUT_OF_DOMAIN_TEXT = (
+    "Outside the validated domain: this image does not resemble the images the model was validated on, so the score "
+    "has not been validated for it and no interval applies. Do not rely on the tier; assess the lesion clinically."
+)
 
 
 def image_data_uri(image: Image.Image, *, max_side: int = 640, fmt: str = "PNG") -> str:
@@ -34,11 +130,23 @@ def image_data_uri(image: Image.Image, *, max_side: int = 640, fmt: str = "PNG")
     return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def case_json(result: TriageResult, *, extra: Mapping[str, Any] | None = None, indent: int = 2) -> str:
-    """The case as JSON text: ``result.to_dict()`` plus a timestamp and any extra fields (e.g. crop, SHAP settings)."""
+def case_json(
+    result: TriageResult,
+    *,
+    details: CaseDetails | None = None,
+    extra: Mapping[str, Any] | None = None,
+    indent: int = 2,
+) -> str:
+    """The case as JSON text: ``result.to_dict()`` (its domain fields included), a timestamp, the clinician's
+    ``details`` under ``"case"`` (every field, None when empty), and any extra fields (e.g. crop, SHAP settings) under
+    ``"extra"``. Keys of :data:`PRIVATE_EXTRA_KEYS` (the upload's file name) are never written."""
     payload = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **result.to_dict()}
-    if extra:
-        payload["extra"] = dict(extra)
+    for key, value in domain_summary(result).items():
+        payload.setdefault(key, value)
+    payload["case"] = (details or CaseDetails()).to_dict()
+    kept = {k: v for k, v in (extra or {}).items() if k.lower() not in PRIVATE_EXTRA_KEYS}
+    if kept:
+        payload["extra"] = kept
     return json.dumps(payload, indent=indent, ensure_ascii=False)
 
 
@@ -59,6 +167,7 @@ figure img{width:100%;border:1px solid #ccc;border-radius:4px} figcaption{font-s
 .bar{background:#eee;border-radius:3px;height:14px;width:100%} .bar>div{height:14px;border-radius:3px}
 table{border-collapse:collapse;width:100%} td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}
 .warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:8px} .disc{background:#fdecea;border-left:4px solid #c62828;padding:8px}
+.note{white-space:pre-wrap}
 """
 
 
@@ -67,6 +176,7 @@ def render_report_html(
     *,
     image: Image.Image | None = None,
     overlays: Mapping[str, Image.Image] | None = None,
+    details: CaseDetails | None = None,
     title: str = "SkinTag case report",
     generated_at: datetime | None = None,
 ) -> str:
@@ -77,6 +187,7 @@ def render_report_html(
     result : the triage result.
     image : the photo that was scored (default ``result.image``).
     overlays : caption → explanation overlay image (e.g. {"MAP-head attention": ..., "SHAP": ...}).
+    details : the clinician's case details (shown, escaped, when any field is filled).
     title : page title.
     generated_at : timestamp printed on the report (default now, UTC).
     """
@@ -92,6 +203,14 @@ def render_report_html(
         f"moderate {result.thresholds['moderate']:.2f}, high {result.thresholds['high']:.2f}</div>",
         f"<p class='warn'><b>Disclaimer.</b> {_e(result.disclaimer)}</p>",
     ]
+    case = details or CaseDetails()
+    if not case.empty:
+        parts.append("<h2>Case</h2><table>")
+        for key, text in case.to_dict().items():
+            if text:
+                cls = " class='note'" if key == "note" else ""
+                parts.append(f"<tr><th>{_e(_CASE_LABELS[key])}</th><td{cls}>{_e(text)}</td></tr>")
+        parts.append("</table>")
     figures = []
     if photo is not None:
         figures.append(f"<figure><img alt='photo' src='{image_data_uri(photo)}'><figcaption>Photo as scored"
@@ -109,9 +228,20 @@ def render_report_html(
         colour = TIER_COLOURS.get(result.tier or "", "#616161")
         promoted = " (raised from LOW: inflammatory)" if result.promoted else ""
         parts.append(f"<p><span class='tier' style='background:{colour}'>{_e(result.tier)}</span>{_e(promoted)}</p>")
+        dom = domain_summary(result)
+        if dom["in_domain"] is False:
+            parts.append(f"<p class='disc' data-testid='out-of-domain'><b>{_e(OUT_OF_DOMAIN_TEXT)}</b></p>")
+        if dom["domain"] is not None or dom["in_domain"] is not None:
+            distance = dom["domain_distance"]
+            threshold = dom["domain_threshold"]
+            measured = (f" · embedding distance {distance:.2f} (limit {threshold:.2f})"
+                        if isinstance(distance, float) and isinstance(threshold, float) else "")
+            inside = {True: "yes", False: "no", None: "not assessed"}[dom["in_domain"]]  # type: ignore[index]
+            parts.append(f"<p>Image domain: <b>{_e(dom['domain'] or 'unknown')}</b> ({_e(dom['domain_source'] or '—')})"
+                         f" · inside the validated domain: <b>{_e(inside)}</b>{_e(measured)}</p>")
         interval = ""
-        if result.p_interval is not None:
-            interval = f" (held-out 95 % interval {_pct(result.p_interval[0])}–{_pct(result.p_interval[1])})"
+        if interval_applies(result):
+            interval = f" ({interval_text(result)})"
         parts.append(f"<p>Calibrated probability of malignancy: <b>{_e(format_probability(result.p_malignant))}</b>{_e(interval)}. "
                      f"Confidence: <b>{_e(result.confidence)}</b>. {_e(result.uncertainty)}</p>")
         rows = []
@@ -145,7 +275,7 @@ def render_report_html(
             parts.append(f"<tr><td>{_e(c.get('name'))}</td><td>{shown}</td><td>{_e(c.get('verdict'))}</td>"
                          f"<td>{_e(c.get('message', ''))}</td></tr>")
         parts.append("</table>")
-    parts.append("<h2>ABCDE self-check</h2><ul>")
+    parts.append("<h2>ABCDE guide</h2><ul>")
     parts.extend(f"<li><b>{_e(a)} — {_e(n)}</b>: {_e(d)}</li>" for a, n, d in result.abcde)
     parts.append("</ul></body></html>")
     return "".join(parts)

@@ -147,6 +147,20 @@ def compute_attention(bundle: ModelBundle, images: Sequence[Image.Image], **kwar
     return attention_maps(bundle.backbone, outputs, **kwargs)
 
 
+def model_input_image(bundle: ModelBundle, image: Image.Image) -> Image.Image:
+    """The picture the model actually sees: ``image`` through the bundle's preprocessing (resize to its input size with
+    its filter, scaling, normalisation), un-normalised back to an RGB image of ``image_size`` × ``image_size`` pixels.
+
+    Exact up to rounding: each channel value is ``round((x · std + mean) · 255)`` of the preprocessed tensor.
+    """
+    pv = bundle.preprocess([image.convert("RGB")])[0].detach().to("cpu").float().numpy()  # (3, S, S)
+    prep = bundle.preprocessing
+    mean = np.asarray(prep.mean, dtype=np.float64)[:, None, None]
+    std = np.asarray(prep.std, dtype=np.float64)[:, None, None]
+    rgb = np.clip(np.rint((pv * std + mean) * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(np.transpose(rgb, (1, 2, 0))))
+
+
 def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear upsampling of a [0, 1] map to (width, height) = ``size``; result in [0, 1]."""
     h = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)

@@ -6,7 +6,13 @@ backbone sees. Each masked batch goes through one batched forward pass. The budg
 evaluated images — cost is about one forward pass per evaluation — and a progress callback reports evaluations done.
 
 Results are cached under ``<cache_dir>/shap/`` as an ``.npz`` (arrays only, loaded with ``allow_pickle=False``) plus a
-JSON sidecar, keyed by sha256(image pixels) × bundle fingerprint × max_evals × masker × output, so a repeat is instant.
+JSON sidecar, keyed by sha256(image pixels) × bundle fingerprint × max_evals × masker × output × domain, so a repeat is
+instant.
+
+Flat calibration: an isotonic calibrator is piecewise constant. When the image's raw head score lies on one of its
+plateaus, every masked copy SHAP evaluates gets the same calibrated probability and every SHAP value is exactly 0 — a
+blank map that says nothing. :func:`calibration_is_flat` detects this, and the caller then explains the raw head score
+(``output="raw"``) and says so.
 """
 
 from __future__ import annotations
@@ -77,9 +83,41 @@ def image_hash(image: Image.Image) -> str:
     return h.hexdigest()
 
 
-def cache_key(image: Image.Image, fingerprint: str, max_evals: int, masker: str, output: str) -> str:
-    raw = json.dumps([image_hash(image), fingerprint, int(max_evals), masker, output])
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+def cache_key(
+    image: Image.Image, fingerprint: str, max_evals: int, masker: str, output: str, domain: str | None = None
+) -> str:
+    parts: list[Any] = [image_hash(image), fingerprint, int(max_evals), masker, output]
+    if domain is not None and output == "calibrated":
+        parts.append(domain)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def calibrate(bundle: ModelBundle, raw: np.ndarray, domain: str | None = None) -> np.ndarray:
+    """Calibrated P(malignant) of raw head scores: the domain's calibrator (``bundle.calibrate(raw, domain)``) when a
+    domain is given and the bundle has per-domain calibration, else the bundle's single calibrator."""
+    arr = np.asarray(raw, dtype=np.float64)
+    if domain is not None and hasattr(bundle, "calibrate"):
+        return np.asarray(bundle.calibrate(arr, domain), dtype=np.float64)
+    return np.asarray(bundle.calibrator.predict(arr), dtype=np.float64)
+
+
+#: Half-width of the raw-score window :func:`calibration_is_flat` probes, and the number of points probed.
+FLAT_HALF_WIDTH = 0.05
+FLAT_POINTS = 21
+
+
+def calibration_is_flat(
+    bundle: ModelBundle, raw: float, *, domain: str | None = None, half_width: float = FLAT_HALF_WIDTH
+) -> bool:
+    """True when the calibrated probability is the same for every raw head score within ``raw ± half_width`` (clipped
+    to [0, 1]; :data:`FLAT_POINTS` evenly spaced points): the image sits on a calibration plateau, where SHAP of the
+    calibrated output is 0 everywhere and only the raw score can be explained."""
+    if not 0 < half_width <= 1:
+        raise ConfigError(f"half_width must be in (0, 1]; got {half_width}")
+    r = float(raw)
+    grid = np.linspace(max(0.0, r - half_width), min(1.0, r + half_width), FLAT_POINTS)
+    values = calibrate(bundle, grid, domain)
+    return bool(np.ptp(values) <= 1e-12)
 
 
 def _model_size_image(bundle: ModelBundle, image: Image.Image) -> np.ndarray:
@@ -87,11 +125,14 @@ def _model_size_image(bundle: ModelBundle, image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
-def pipeline_fn(bundle: ModelBundle, *, output: Output = "calibrated", backbone: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+def pipeline_fn(
+    bundle: ModelBundle, *, output: Output = "calibrated", backbone: Any = None, domain: str | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
     """Batched function (n, S, S, 3) image array → (n, 1) P(malignant), through the bundle's full pipeline.
 
     ``backbone`` swaps in another backbone of the same architecture (used by the randomisation sanity check); its
-    pooled MAP output replaces the bundle's embedding.
+    pooled MAP output replaces the bundle's embedding. ``domain`` picks that domain's calibrator for the calibrated
+    output (see :func:`calibrate`); None uses the bundle's default calibration.
     """
     if output not in ("calibrated", "raw"):
         raise ConfigError(f"Unknown SHAP output {output!r}; expected 'calibrated' or 'raw'")
@@ -108,7 +149,12 @@ def pipeline_fn(bundle: ModelBundle, *, output: Output = "calibrated", backbone:
             with torch.no_grad():
                 emb = backbone(pixel_values=pv.to(next(backbone.parameters()).dtype)).pooler_output.float().numpy()
         pred = bundle.predict_embeddings(np.asarray(emb, dtype=np.float32))
-        p = pred.p_malignant if output == "calibrated" else pred.p_malignant_raw
+        if output == "raw":
+            p = pred.p_malignant_raw
+        elif domain is not None:
+            p = calibrate(bundle, pred.p_malignant_raw, domain)
+        else:
+            p = pred.p_malignant
         return np.asarray(p, dtype=np.float64).reshape(-1, 1)
 
     return f
@@ -125,6 +171,7 @@ def explain_shap(
     progress: ProgressFn | None = None,
     cache_dir: str | Path | None = None,
     backbone: Any = None,
+    domain: str | None = None,
 ) -> ShapResult:
     """SHAP values of P(malignant) for one image with shap's Partition explainer.
 
@@ -139,6 +186,8 @@ def explain_shap(
     progress : called as progress(evals_done, max_evals) after each batch.
     cache_dir : folder for the cache (e.g. ``Settings.app_data_dir``); None disables caching.
     backbone : optional replacement backbone (sanity check); disables caching.
+    domain : the image domain whose calibrator the calibrated output uses (the result's ``domain``); None = default.
+        Where that calibration is flat around the image (:func:`calibration_is_flat`), pass ``output="raw"``.
     """
     import shap
 
@@ -150,7 +199,7 @@ def explain_shap(
     use_cache = cache_dir is not None and backbone is None and bool(fingerprint)
     if use_cache:
         folder = Path(cache_dir) / "shap"
-        key = cache_key(image, fingerprint, max_evals, masker, output)
+        key = cache_key(image, fingerprint, max_evals, masker, output, domain)
         hit = _load_cached(folder, key)
         if hit is not None:
             if progress is not None:
@@ -158,7 +207,7 @@ def explain_shap(
             return hit
 
     x = _model_size_image(bundle, image)
-    model = pipeline_fn(bundle, output=output, backbone=backbone)
+    model = pipeline_fn(bundle, output=output, backbone=backbone, domain=domain)
     calls = {"n": 0}
 
     def counted(batch: np.ndarray) -> np.ndarray:

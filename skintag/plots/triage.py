@@ -47,3 +47,38 @@ def top_conditions_figure(result: TriageResult) -> Any:
         yaxis={"autorange": "reversed"}, showlegend=False,
     )
     return fig
+
+
+def enlarge_nearest(image: Any, min_side: int = 224) -> Any:
+    """A PIL image enlarged by the smallest whole factor that makes its shorter side at least ``min_side`` pixels, with
+    nearest-neighbour resampling, so that each model pixel shows as a sharp square block (no smoothing invents detail).
+    An image already that large is returned unchanged."""
+    from PIL import Image
+
+    factor = max(1, -(-int(min_side) // max(1, min(image.size))))
+    if factor == 1:
+        return image
+    return image.resize((image.size[0] * factor, image.size[1] * factor), Image.Resampling.NEAREST)
+
+
+def colour_legend_html(colormap: str, low: str, high: str, *, title: str = "", stops: int = 11) -> str:
+    """HTML of a horizontal colour bar for a heat-map colormap, with the words for its low and high ends.
+
+    The gradient samples the same OpenCV colormap the overlays are drawn with (:func:`skintag.explain.attention.colorize`)
+    at ``stops`` evenly spaced values from 0 to 1, so the bar matches the maps exactly.
+    """
+    import html
+
+    import numpy as np
+
+    from skintag.explain.attention import colorize
+
+    rgb = colorize(np.linspace(0.0, 1.0, stops)[None, :], colormap)[0]
+    gradient = ", ".join(f"rgb({r},{g},{b}) {100 * i / (stops - 1):.0f}%" for i, (r, g, b) in enumerate(rgb))
+    head = f"<div style='font-size:0.8em;margin-bottom:2px'>{html.escape(title)}</div>" if title else ""
+    return (
+        f"<div data-testid='colour-legend' data-colormap='{html.escape(colormap)}' style='margin:2px 0 10px'>{head}"
+        f"<div style='height:12px;border-radius:3px;border:1px solid #999;background:linear-gradient(to right, "
+        f"{gradient})'></div><div style='display:flex;justify-content:space-between;font-size:0.8em'>"
+        f"<span>{html.escape(low)}</span><span>{html.escape(high)}</span></div></div>"
+    )

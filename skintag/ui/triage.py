@@ -10,16 +10,33 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from skintag.documents.case_report import case_json, render_report_html
+from skintag.documents.case_report import (
+    OUT_OF_DOMAIN_TEXT,
+    CaseDetails,
+    case_json,
+    interval_applies,
+    interval_text,
+    render_report_html,
+)
+from skintag.fitzpatrick import SIX_LABELS
 from skintag.plots import triage as plots
 from skintag.triage import CATEGORY_DISPLAY, TriageResult, format_probability
 
 if TYPE_CHECKING:  # pragma: no cover
     from skintag.model.bundle import ModelBundle
+    from skintag.triage import TriageSettings
 
 EXAMPLE_DATASETS = (("ham10000", "HAM10000 (dermoscopic)"), ("pad_ufes_20", "PAD-UFES-20 (smartphone)"))
 EXAMPLES_PER_DATASET = 3
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
+#: The image-type choice on the page → the ``domain`` handed to :func:`skintag.triage.triage`.
+DOMAIN_CHOICES: dict[str, str] = {"Not sure (detect it)": "auto", "Dermoscopic": "dermoscopic",
+                                  "Clinical photo": "clinical"}
+#: Colour maps of the explanation overlays and the words at the two ends of their legends.
+ATTENTION_COLORMAP, SHAP_COLORMAP = "inferno", "jet"
+ATTENTION_LEGEND = ("least attention", "most attention")
+SHAP_LEGEND = ("no evidence for malignancy", "strongest evidence for malignancy")
+MAP_KINDS = {"MAP-head attention": "map_head", "Attention rollout": "rollout"}
 
 
 def example_images(data_dir: Path, per_dataset: int = EXAMPLES_PER_DATASET) -> dict[str, Path]:
@@ -33,6 +50,52 @@ def example_images(data_dir: Path, per_dataset: int = EXAMPLES_PER_DATASET) -> d
         for p in files[:per_dataset]:
             out[f"{label}: {p.name}"] = p
     return out
+
+
+def run_triage(bundle: ModelBundle, data: bytes, settings: TriageSettings, domain: str) -> TriageResult:
+    """:func:`skintag.triage.triage` with the image type the clinician chose (``domain``: "auto", "dermoscopic" or
+    "clinical")."""
+    import inspect
+
+    from skintag.triage import triage
+
+    if "domain" in inspect.signature(triage).parameters:
+        return triage(bundle, data, settings=settings, domain=domain)
+    return triage(bundle, data, settings=settings)  # an engine without domains: one validated domain
+
+
+def crop_tier_warning(full: TriageResult, cropped: TriageResult) -> str | None:
+    """A sentence when cropping changes the result's tier (or turns a score into a retake), else None."""
+    if full.status != "ok" and cropped.status != "ok":
+        return None
+    if full.status != cropped.status or full.tier != cropped.tier:
+        before = full.tier if full.status == "ok" else "no score (retake)"
+        after = cropped.tier if cropped.status == "ok" else "no score (retake)"
+        return (f"Cropping changes the result: the whole photo gives **{before}** "
+                f"({format_probability(full.p_malignant)}), the crop gives **{after}** "
+                f"({format_probability(cropped.p_malignant)}). Check that the crop holds the whole lesion with a "
+                "margin of normal skin; when in doubt, use the more urgent of the two.")
+    return None
+
+
+def render_domain(result: TriageResult) -> None:
+    """The out-of-domain banner (an error box) when the image lies outside the validated domain, and a line saying
+    which domain's calibration was used and how it was decided."""
+    if result.status != "ok":
+        return
+    in_domain = getattr(result, "in_domain", True)
+    if in_domain is False:
+        st.error(f"**{OUT_OF_DOMAIN_TEXT}**", icon="🚫")
+    domain = getattr(result, "domain", None)
+    if domain is None:
+        return
+    source = getattr(result, "domain_source", None)
+    how = {"declared": "as declared", "detected": "detected from the image"}.get(str(source), str(source or ""))
+    distance, limit = getattr(result, "domain_distance", None), getattr(result, "domain_threshold", None)
+    measured = (f" · embedding distance {distance:.2f} (limit {limit:.2f})"
+                if isinstance(distance, float) and isinstance(limit, float) else "")
+    st.caption(f"Image type: **{domain}** ({how}) · inside the validated domain: "
+               f"**{'yes' if in_domain else 'no'}**{measured}")
 
 
 def render_quality(result: TriageResult) -> None:
@@ -63,25 +126,38 @@ def render_result_card(result: TriageResult) -> None:
         unsafe_allow_html=True,
     )
     st.metric("Calibrated probability of malignancy", format_probability(result.p_malignant), help=result.uncertainty)
+    if interval_applies(result) and getattr(result, "interval_label", None):
+        st.caption(interval_text(result))
     st.caption(f"Confidence: **{result.confidence}**. {result.uncertainty}")
-    st.markdown("**Category breakdown** — dominant: " + CATEGORY_DISPLAY[result.dominant_category or "benign"])
-    st.plotly_chart(plots.category_figure(result), width="stretch", key="category_chart")
-    st.markdown("**Most likely conditions**")
-    st.table([{"condition": c.name, "category": c.category, "probability": f"{c.probability:.1%}"}
-              for c in result.top_conditions])
     if result.discordant:
         st.warning(f"**Discordant case — clinician review recommended.** {result.discordance_reason}", icon="⚠️")
     st.markdown(f"**Advice: {result.advice.headline}**")
     for d in result.advice.details:
         st.markdown(f"- {d}")
+    st.markdown("**Category breakdown** — dominant: " + CATEGORY_DISPLAY[result.dominant_category or "benign"])
+    st.plotly_chart(plots.category_figure(result), width="stretch", key="category_chart")
+    st.markdown("**Most likely conditions**")
+    st.table([{"condition": c.name, "category": c.category, "probability": f"{c.probability:.1%}"}
+              for c in result.top_conditions])
     with st.expander("ABCDE guide"):
         for letter, name, desc in result.abcde:
             st.markdown(f"- **{letter} — {name}**: {desc}")
     m = result.model
-    st.caption(
-        f"Model {m.get('name')} v{m.get('version')} · thresholds moderate {result.thresholds['moderate']:.2f}, "
-        f"high {result.thresholds['high']:.2f}"
-    )
+    t = result.thresholds
+    points = " · ".join(f"{k} {v:.2f}" for k, v in t.items())
+    st.caption(f"Model {m.get('name')} v{m.get('version')} · thresholds {points}")
+
+
+def model_input_view(bundle: ModelBundle, result: TriageResult) -> tuple[Any, str] | None:
+    """The picture the model saw at its input size, enlarged with nearest-neighbour pixels, and its caption."""
+    if result.image is None:
+        return None
+    from skintag.explain.attention import model_input_image
+
+    seen = model_input_image(bundle, result.image)
+    big = plots.enlarge_nearest(seen)
+    factor = big.size[0] // seen.size[0]
+    return big, f"What the model saw: {seen.size[0]}×{seen.size[1]} px (shown ×{factor}, nearest pixels)"
 
 
 def attention_overlays(result: TriageResult) -> dict[str, Any]:
@@ -91,18 +167,81 @@ def attention_overlays(result: TriageResult) -> dict[str, Any]:
     from skintag.explain.attention import overlay
 
     return {
-        "MAP-head attention": overlay(result.image, result.attention.map_head),
-        "Attention rollout": overlay(result.image, result.attention.rollout),
+        caption: overlay(result.image, getattr(result.attention, kind), colormap=ATTENTION_COLORMAP)
+        for caption, kind in MAP_KINDS.items()
     }
 
 
-def shap_on_request(bundle: ModelBundle, result: TriageResult, max_evals: int, cache_dir: Path, *, run: bool) -> Any:
+def legend(colormap: str, words: tuple[str, str], title: str = "") -> None:
+    st.markdown(plots.colour_legend_html(colormap, *words, title=title), unsafe_allow_html=True)
+
+
+def sanity_results(bundle: ModelBundle, result: TriageResult, *, run: bool) -> dict[str, Any]:
+    """Map kind → the randomisation check of that attention map on this image (computed when ``run`` asks, then kept
+    for the session); empty until asked."""
+    from skintag.explain.sanity import attention_sanity
+    from skintag.explain.shap_image import image_hash
+
+    key = f"sanity::{bundle.fingerprint}::{image_hash(result.image)}"
+    if run and key not in st.session_state:
+        st.session_state[key] = {kind: attention_sanity(bundle, [result.image], kind=kind)
+                                 for kind in MAP_KINDS.values()}
+    return st.session_state.get(key, {})
+
+
+def render_sanity(check: Any) -> None:
+    """One map's randomisation check, shown under that map: a failure in an error box saying what it means."""
+    if check.passed:
+        st.success(f"Sanity check passed. {check.summary()}", icon="✅")
+    else:
+        st.error(f"**Sanity check failed: do not read this map as the model's reasoning.** It barely changes when the "
+                 f"trained weights are replaced by random ones, so it may show image structure rather than what the "
+                 f"model learned. {check.summary()}", icon="⛔")
+
+
+def render_maps(overlays: dict[str, Any], checks: dict[str, Any]) -> None:
+    """The attention maps side by side, each with its colour legend and, once run, its sanity check beneath it."""
+    for col, (caption, img) in zip(st.columns(len(overlays)), overlays.items(), strict=True):
+        with col:
+            st.image(img, caption=caption, width="stretch")
+            legend(ATTENTION_COLORMAP, ATTENTION_LEGEND)
+            check = checks.get(MAP_KINDS.get(caption, ""))
+            if check is not None:
+                render_sanity(check)
+
+
+def calibration_domain(bundle: ModelBundle, result: TriageResult) -> str | None:
+    """The result's domain when the bundle has a calibrator for it, else None (the bundle's default calibration): a
+    declared domain the bundle lacks has none."""
+    domain = getattr(result, "domain", None)
+    return domain if domain in (getattr(bundle, "domains", None) or {}) else None
+
+
+def shap_target(bundle: ModelBundle, result: TriageResult) -> tuple[str, str | None]:
+    """Which output SHAP explains for this result: ("calibrated", None), or ("raw", why) when the calibrated
+    probability is flat around the image (a calibration plateau, where every SHAP value would be 0)."""
+    from skintag.explain.shap_image import calibration_is_flat
+
+    raw = result.p_malignant_raw
+    if raw is None:
+        return "calibrated", None
+    if calibration_is_flat(bundle, raw, domain=calibration_domain(bundle, result)):
+        return "raw", (f"The calibrated probability is flat around this image: every raw head score within ±0.05 of "
+                       f"its own ({raw:.3f}) is calibrated to the same {format_probability(result.p_malignant)}, so "
+                       "SHAP values of the calibrated probability would all be 0. The map explains the raw head score "
+                       "instead (before calibration): it shows what pushes the score, not the displayed probability.")
+    return "calibrated", None
+
+
+def shap_on_request(bundle: ModelBundle, result: TriageResult, max_evals: int, cache_dir: Path, *, run: bool,
+                    output: str = "calibrated") -> Any:
     """The SHAP explanation of this image if it was computed in this session (or ``run`` asks for it now, with a
     progress bar; repeats come from the on-disk cache), else None."""
     from skintag.errors import SkintagError
     from skintag.explain.shap_image import explain_shap, image_hash
 
-    key = f"shap::{bundle.fingerprint}::{image_hash(result.image)}::{max_evals}"
+    domain = calibration_domain(bundle, result)
+    key = f"shap::{bundle.fingerprint}::{image_hash(result.image)}::{max_evals}::{output}::{domain}"
     if run and key not in st.session_state:
         bar = st.progress(0.0, text="SHAP: 0 evaluations")
 
@@ -111,7 +250,7 @@ def shap_on_request(bundle: ModelBundle, result: TriageResult, max_evals: int, c
 
         try:
             st.session_state[key] = explain_shap(bundle, result.image, max_evals=max_evals, progress=_progress,
-                                                 cache_dir=cache_dir)
+                                                 cache_dir=cache_dir, output=output, domain=domain)  # type: ignore[arg-type]
         except SkintagError as exc:
             st.error(f"SHAP failed: {exc}")
         bar.empty()
@@ -121,19 +260,33 @@ def shap_on_request(bundle: ModelBundle, result: TriageResult, max_evals: int, c
 def shap_overlay(result: TriageResult, shap_result: Any) -> Any:
     from skintag.explain.attention import overlay
 
-    return overlay(result.image, shap_result.heatmap(), colormap="jet")
+    return overlay(result.image, shap_result.heatmap(), colormap=SHAP_COLORMAP)
 
 
-def sanity_lines(bundle: ModelBundle, result: TriageResult) -> list[str]:
-    """One summary line per attention map of the randomisation check on this image."""
-    from skintag.explain.sanity import attention_sanity
+def render_case_form() -> CaseDetails | None:
+    """Optional case details for the exports; None (with the reason shown) when a field is invalid."""
+    from skintag.errors import SkintagError
 
-    return [attention_sanity(bundle, [result.image], kind=k).summary() for k in ("map_head", "rollout")]
+    with st.expander("Case details for the report (optional)"):
+        c1, c2, c3 = st.columns(3)
+        case_id = c1.text_input("Case id", key="case_id")
+        lesion_id = c2.text_input("Lesion id", key="lesion_id")
+        skin_type = c3.selectbox("Fitzpatrick skin type", ["not recorded", *SIX_LABELS], key="case_skin_type")
+        body_site = st.text_input("Body site", key="case_body_site", placeholder="e.g. left forearm, dorsal")
+        note = st.text_area("Clinician note", key="case_note")
+        st.caption("Do not enter the patient's name. The uploaded file's name is never copied into the exports.")
+    try:
+        return CaseDetails(case_id=case_id, lesion_id=lesion_id, body_site=body_site, note=note,
+                           skin_type="" if skin_type == "not recorded" else skin_type)
+    except SkintagError as exc:
+        st.error(f"Case details not added to the report: {exc}")
+        return None
 
 
-def render_downloads(result: TriageResult, overlays: dict[str, Any], extra: dict[str, Any]) -> None:
+def render_downloads(result: TriageResult, overlays: dict[str, Any], details: CaseDetails | None,
+                     extra: dict[str, Any]) -> None:
     c1, c2 = st.columns(2)
-    c1.download_button("Download case (JSON)", case_json(result, extra=extra), file_name="skintag_case.json",
-                       mime="application/json", key="dl_json")
-    c2.download_button("Download report (HTML)", render_report_html(result, overlays=overlays),
+    c1.download_button("Download case (JSON)", case_json(result, details=details, extra=extra),
+                       file_name="skintag_case.json", mime="application/json", key="dl_json")
+    c2.download_button("Download report (HTML)", render_report_html(result, overlays=overlays, details=details),
                        file_name="skintag_case_report.html", mime="text/html", key="dl_html")

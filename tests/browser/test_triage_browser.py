@@ -47,10 +47,34 @@ def test_triage_upload_shows_result(triage_url, browser_page, ham_dir):
     page.get_by_text("Attention rollout").wait_for()
     page.wait_for_function(
         "() => { const imgs = [...document.querySelectorAll('[data-testid=\"stImage\"] img')];"
-        " return imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+        " return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
     )
+    assert page.get_by_text("What the model saw:").first.is_visible()
+    assert page.locator('[data-testid="colour-legend"]').count() == 2
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     assert page.get_by_text("not a diagnosis").first.is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = save_screenshot(page, "triage", full_page=False)
     assert shot.stat().st_size > 50_000
+
+
+def test_result_card_leads_on_a_narrow_screen(triage_url, browser_page, ham_dir):
+    """At a phone's 390 px the columns stack: the tier and the score come before the photo and the maps."""
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    open_via_navigation(page, triage_url, "Clinician Triage")  # the sidebar's navigation is hidden at 390 px
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(ham_dir / "images" / "ISIC_0024308.jpg"))
+    tier = page.locator('[data-testid="triage-tier"]')
+    tier.wait_for(state="visible", timeout=TIMEOUT_S * 1000)
+    page.get_by_text("Attention rollout").wait_for()
+    wait_for_app(page)
+    page.set_viewport_size({"width": 390, "height": 1600})
+    page.wait_for_timeout(500)  # let the columns reflow
+    tier.scroll_into_view_if_needed()
+    photo = page.locator('[data-testid="stImage"]').first
+    tier_box, photo_box = tier.bounding_box(), photo.bounding_box()
+    assert tier_box is not None and photo_box is not None
+    assert tier_box["y"] + tier_box["height"] <= photo_box["y"], (tier_box, photo_box)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    save_screenshot(page, "triage_narrow", full_page=False)

@@ -50,6 +50,11 @@ def _captions(at: AppTest) -> list[str]:
     return [c for img in at.get("image") for c in img.proto.imgs[0].caption.split("\n") if img.proto.imgs]
 
 
+def _column_of(at: AppTest, caption: str):
+    """The innermost column holding the image with this caption."""
+    return [c for c in at.columns if caption in [i.proto.imgs[0].caption for i in c.get("image")]][-1]
+
+
 def test_without_a_bundle_the_page_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(tmp_path / "missing"))
     at = AppTest.from_file(PAGE, default_timeout=90).run()
@@ -79,6 +84,16 @@ def test_upload_shows_result_card_and_attention(app, bundle_dir, ham_dir):
     captions = _captions(at)
     assert "lesion.jpg — as scored" in captions
     assert "MAP-head attention" in captions and "Attention rollout" in captions
+    # the image the model saw, at its input size (the tiny bundle's 32 px), enlarged ×7 with nearest pixels
+    assert "What the model saw: 32×32 px (shown ×7, nearest pixels)" in captions
+    # each attention map has its colour legend with the words for both ends
+    legends = [m.value for m in at.markdown if "colour-legend" in m.value]
+    assert len(legends) == 2 and all("least attention" in v and "most attention" in v for v in legends)
+    assert all("data-colormap='inferno'" in v for v in legends)
+    # the result card leads: it is in the first column, so it stays on top when the columns stack on a phone
+    first, second = at.columns[0], at.columns[1]
+    assert len(first.metric) == 1 and not first.get("image")
+    assert "lesion.jpg — as scored" in [img.proto.imgs[0].caption for img in second.get("image")]
     assert any("not a diagnosis" in w.value for w in at.warning)  # disclaimer stays visible with a result
     assert [b.proto.label for b in at.get("download_button")] == ["Download case (JSON)", "Download report (HTML)"]
 
@@ -92,9 +107,32 @@ def test_every_upload_case_gives_its_exact_outcome(app):
             errors = [e.value for e in at.error]
             assert len(errors) == 1 and errors[0].startswith(f"This file cannot be used ({detail}):"), (name, errors)
             assert not at.metric, name
+        elif imagecases.GATE[name] == "reject":  # decodes, but the quality gate asks for a retake
+            errors = [e.value for e in at.error]
+            assert len(errors) == 1 and errors[0].startswith("**Retake the photo"), (name, errors)
+            assert not at.metric, name
         else:
             assert not at.error, (name, [e.value for e in at.error])
             assert len(at.metric) == 1 and at.metric[0].value.endswith("%"), name  # e.g. "36%", "<1%"
+
+
+#: words of the message of the check that refuses each gate case
+GATE_WORDS = {"noise": "noise", "blur12": "blurred", "flat_colour": "blurred", "tiny": "small",
+              "text_screenshot": "skin colour", "no_skin_colour": "skin colour"}
+
+
+def test_gate_cases_are_refused_with_retake(app):
+    """Noise, a radius-12 blur of a real photo, a flat colour, a tiny image, a screenshot and a photo without skin
+    colours: each is told to retake, with the failing check's words, and no score is shown."""
+    at = app.run()
+    for name, factory, _failing in imagecases.GATE_CASES:
+        at = _upload(at, f"{name}.png", factory())
+        assert not at.exception, name
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and errors[0].startswith("**Retake the photo"), (name, errors)
+        assert GATE_WORDS[name] in errors[0], (name, errors[0])
+        assert "sharp enough" not in errors[0]
+        assert not at.metric and not [m for m in at.markdown if "triage-tier" in m.value], name
 
 
 def test_shap_on_request_with_progress_and_cache(app, ham_dir):
@@ -106,13 +144,16 @@ def test_shap_on_request_with_progress_and_cache(app, ham_dir):
     at = at.run()
     assert not at.exception and not at.error
     shap_caps = [c for c in _captions(at) if c.startswith("SHAP")]
-    assert shap_caps == ["SHAP, 40 evaluations"]
+    assert shap_caps in (["SHAP, 40 evaluations"], ["SHAP, 40 evaluations — raw head score"])
+    shap_legend = [m.value for m in at.markdown if "colour-legend" in m.value and "data-colormap='jet'" in m.value]
+    assert len(shap_legend) == 1 and "strongest evidence for malignancy" in shap_legend[0]
     # a new session (same image, same bundle, same budget) is served from the on-disk cache
     again = _upload(AppTest.from_file(PAGE, default_timeout=90).run(), "lesion.jpg", data)
     again.number_input(key="shap_evals").set_value(40)
     again.button(key="shap_btn").click()
     again = again.run()
-    assert [c for c in _captions(again) if c.startswith("SHAP")] == ["SHAP, 40 evaluations (cached)"]
+    assert [c.replace(" — raw head score", "") for c in _captions(again) if c.startswith("SHAP")] == [
+        "SHAP, 40 evaluations (cached)"]
 
 
 def test_example_images_crop_and_sanity_check(app):
@@ -126,8 +167,106 @@ def test_example_images_crop_and_sanity_check(app):
     at.checkbox(key="crop_on").check()
     at = at.run()
     assert not at.exception and len(at.metric) == 1
-    assert options[-1].split(": ")[1] + " — as scored" in _captions(at)
+    # the whole photo is shown with the crop's rectangle on it
+    assert options[-1].split(": ")[1] + " — crop outlined (only the box is scored)" in _captions(at)
     at.button(key="sanity_btn").click()
     at = at.run()
-    lines = [m.value for m in at.markdown if "Spearman" in m.value]
-    assert len(lines) == 2 and lines[0].startswith("map_head") and lines[1].startswith("rollout")
+    assert not at.exception
+    lines = [m.value for m in [*at.success, *at.error] if "Spearman" in m.value]
+    assert len(lines) == 2
+    # each check sits in the column of the map it checks
+    for caption, kind in (("MAP-head attention", "map_head"), ("Attention rollout", "rollout")):
+        col = _column_of(at, caption)
+        assert [m.value for m in [*col.success, *col.error] if "Spearman" in m.value][0].split(". ", 1)[1].startswith(
+            kind)
+
+
+def test_failed_sanity_check_is_shown_under_its_map(app, ham_dir, monkeypatch):
+    from skintag.explain import sanity
+
+    def fake(bundle, images, *, kind="rollout", **kw):
+        rho = 0.93 if kind == "rollout" else 0.05
+        return sanity.SanityResult(kind, (rho,), rho, 0.5, rho < 0.5)
+
+    monkeypatch.setattr(sanity, "attention_sanity", fake)
+    at = _upload(app.run(), "lesion.jpg", (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes())
+    at.button(key="sanity_btn").click()
+    at = at.run()
+    assert not at.exception
+    rollout_col, map_col = _column_of(at, "Attention rollout"), _column_of(at, "MAP-head attention")
+    assert len(rollout_col.error) == 1 and "Sanity check failed" in rollout_col.error[0].value
+    assert "0.93" in rollout_col.error[0].value and not rollout_col.success
+    assert len(map_col.success) == 1 and not map_col.error
+
+
+def test_domain_selector_is_passed_to_triage(app, ham_dir, monkeypatch):
+    import skintag.triage as engine
+
+    real, seen = engine.triage, []
+
+    def spy(bundle, image, *, settings=None, domain="auto"):
+        seen.append(domain)
+        return real(bundle, image, settings=settings, domain=domain)
+
+    monkeypatch.setattr(engine, "triage", spy)
+    at = app.run()
+    assert at.radio(key="domain").options == ["Not sure (detect it)", "Dermoscopic", "Clinical photo"]
+    assert at.radio(key="domain").value == "Not sure (detect it)"
+    at = _upload(at, "lesion.jpg", (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes())
+    for choice in ("Dermoscopic", "Clinical photo", "Not sure (detect it)"):
+        at.radio(key="domain").set_value(choice)
+        at = at.run()
+        assert not at.exception
+    assert seen == ["auto", "dermoscopic", "clinical", "auto"]
+
+
+def test_declared_domain_the_bundle_lacks_shows_the_out_of_domain_banner(app, ham_dir):
+    """The tiny bundle knows one domain (dermoscopic). Declared "Clinical photo", the score is outside the validated
+    domain: a visible error banner, never LOW, confidence "none", and no interval shown as applying."""
+    at = _upload(app.run(), "lesion.jpg", (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes())
+    assert not [e for e in at.error if "Outside the validated domain" in e.value]
+    at.radio(key="domain").set_value("Clinical photo")
+    at = at.run()
+    assert not at.exception
+    banners = [e.value for e in at.error if "Outside the validated domain" in e.value]
+    assert len(banners) == 1 and "no interval applies" in banners[0]
+    assert banners[0] in [e.value for e in at.columns[0].error]  # in the result card's column
+    tier_html = next(m.value for m in at.markdown if "triage-tier" in m.value)
+    assert "LOW" not in tier_html
+    assert any("Confidence: **none**" in c.value for c in at.caption)
+    assert not any(c.value.startswith("Of ") and "were malignant" in c.value for c in at.caption)
+
+
+def test_case_details_go_into_the_report_escaped_and_without_the_file_name(app, ham_dir, monkeypatch):
+    import skintag.ui.triage as ui_mod
+
+    made: dict[str, str] = {}
+    real_json, real_html = ui_mod.case_json, ui_mod.render_report_html
+
+    def spy_json(*a, **kw):
+        made["json"] = real_json(*a, **kw)
+        return made["json"]
+
+    def spy_html(*a, **kw):
+        made["html"] = real_html(*a, **kw)
+        return made["html"]
+
+    monkeypatch.setattr(ui_mod, "case_json", spy_json)
+    monkeypatch.setattr(ui_mod, "render_report_html", spy_html)
+    at = _upload(app.run(), "Jane_Doe_2024-05-01.jpg", (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes())
+    at.text_input(key="case_id").input("C-17")
+    at.text_input(key="lesion_id").input("L2")
+    at.text_input(key="case_body_site").input("left forearm")
+    at.selectbox(key="case_skin_type").set_value("IV")
+    at.text_area(key="case_note").input("<script>alert(1)</script> grew 2 mm")
+    at = at.run()
+    assert not at.exception and not at.error
+    import json
+
+    case = json.loads(made["json"])["case"]
+    assert case == {"case_id": "C-17", "lesion_id": "L2", "body_site": "left forearm", "skin_type": "IV",
+                    "note": "<script>alert(1)</script> grew 2 mm"}
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; grew 2 mm" in made["html"] and "<script>" not in made["html"]
+    assert "C-17" in made["html"] and "Fitzpatrick skin type" in made["html"]
+    for text in made.values():
+        assert "Jane_Doe" not in text
