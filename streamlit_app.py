@@ -21,7 +21,9 @@ HERE = Path(__file__).resolve().parent
 PAGES = [
     ("app_pages/home.py", "Overview", "🏠"),
     ("app_pages/triage.py", "Clinician Triage", "🩺"),
+    ("app_pages/worklist.py", "Worklist", "📋"),
     ("app_pages/fairness_audit.py", "Fairness Audit", "⚖️"),
+    ("app_pages/monitoring.py", "Monitoring", "📈"),
     ("app_pages/dataset_explorer.py", "Dataset Explorer", "🗂️"),
     ("app_pages/model_card.py", "Model Card", "📄"),
 ]

@@ -40,7 +40,8 @@ def test_triage_opened_first_shows_the_frame(fresh_url, browser_page):
 
     nav = page.locator('[data-testid="stSidebarNav"]')
     assert [t.split("\n")[-1].strip() for t in nav.locator("a").all_inner_texts()] == [
-        "Overview", "Clinician Triage", "Fairness Audit", "Dataset Explorer", "Model Card"]
+        "Overview", "Clinician Triage", "Worklist", "Fairness Audit", "Monitoring", "Dataset Explorer",
+        "Model Card"]
     page.get_by_role("heading", name="Clinician Triage").wait_for()
     assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
