@@ -18,7 +18,7 @@ from skintag.fairness.provenance import provenance, sha256_bytes
 from skintag.fairness.rules import PATIENT_COLUMN, rule_arguments
 from skintag.plots import fairness as plots
 from skintag.ui import fairness as ui
-from skintag.ui.common import get_settings
+from skintag.ui.common import get_settings, safe_md
 
 settings = get_settings()
 st.title("⚖️ Fairness Audit")
@@ -45,7 +45,7 @@ try:
         key = f"{default_path}:{mtime}"
         file_name = default_path.name
         manifest = ui.bundle_manifest(default_path, settings)
-        st.caption(f"`{default_path}` — {len(df_all):,} rows")
+        st.caption(f"{safe_md(default_path)} — {len(df_all):,} rows")
     else:
         upload = st.file_uploader("Predictions CSV (one row per image)", type=["csv"], key="upload")
         if upload is None:
@@ -57,7 +57,7 @@ try:
         file_name = upload.name
         manifest = None  # another model's scores: no bundle rule applies
 except SkintagError as exc:
-    st.error(f"Could not read the predictions: {exc}")
+    st.error(f"Could not read the predictions: {safe_md(str(exc))}")
     st.stop()
 
 columns = [str(c) for c in df_all.columns]
@@ -74,10 +74,10 @@ with st.expander("Column mapping", expanded=source != "Model bundle evaluation")
 try:
     checked = validate_predictions(df_all, y_true, y_score, [group_col])
 except SkintagError as exc:
-    st.error(f"The mapped columns cannot be audited: {exc}")
+    st.error(f"The mapped columns cannot be audited: {safe_md(str(exc))}")
     st.stop()
 for note in checked.notes:
-    st.info(note)
+    st.info(safe_md(note))
 
 # --- cohort -----------------------------------------------------------------------------------------------------
 attrs = present_attributes(df_all)
@@ -90,7 +90,8 @@ with st.expander("Cohort filters"):
 df = filter_cohort(df_all, filters) if any(filters.values()) else df_all
 active = {c: v for c, v in filters.items() if v}
 if active:
-    st.caption("Cohort: " + "; ".join(f"{c} ∈ {{{', '.join(v)}}}" for c, v in active.items()) + f" — {len(df):,} rows")
+    st.caption(safe_md("Cohort: " + "; ".join(f"{c} ∈ {{{', '.join(v)}}}" for c, v in active.items()))
+               + f" — {len(df):,} rows")
 if df.empty:
     st.error("No rows left after the cohort filters.")
     st.stop()
@@ -150,7 +151,7 @@ if manifest is None:
 
 grouping = (st.selectbox("Grouping", GROUPINGS, format_func=ui.GROUPING_LABELS.get, key="grouping") if skin else None)
 if not skin:
-    st.caption(f"Groups: the values of `{group_col}` (age is banded).")
+    st.caption(f"Groups: the values of {safe_md(group_col)} (age is banded).")
 rule = rules[rule_key]
 if rule_key == ui.CUSTOM:
     rule = rule.__class__(ui.CUSTOM, "Custom threshold", {"*": float(st.session_state["threshold"])},
@@ -187,15 +188,18 @@ try:
     )
     options = dict(min_positives=min_pos, min_negatives=min_neg, tolerance=tolerance,
                    include_flagged=include_flagged, reference=reference, random_state=0)
-    report = audit.report(args["threshold"], rule=args["rule"], **options)
+    bar = st.progress(0.0, text="Auditing…")  # the AUROC bootstrap of a large file takes seconds, once per audit
+    report = audit.report(args["threshold"], rule=args["rule"], **options,
+                          progress=lambda done, words: bar.progress(min(1.0, done), text=words))
+    bar.empty()
 except SkintagError as exc:
-    st.error(f"Cannot build the report: {exc}")
+    st.error(f"Cannot build the report: {safe_md(str(exc))}")
     st.stop()
 
 # --- results ----------------------------------------------------------------------------------------------------
 shown = f"threshold {report.threshold:.4f}" if report.thresholds_by_domain is None or rule.single is not None \
     else "the per-domain rule"
-st.subheader(f"{report.grouping_title} at {shown}")
+st.subheader(f"{safe_md(report.grouping_title)} at {shown}")
 ui.render_headline(report)
 ui.render_warnings(report)
 ui.render_table(report)
@@ -229,12 +233,12 @@ if others:
         intersections[inter.grouping_title] = inter
         st.plotly_chart(plots.intersection_heatmap(inter, metric), width="stretch", key="fig_heatmap")
         st.caption(
-            f"{inter.grouping_title}: equalized-odds difference {ui.fmt(inter.equalized_odds_difference)}; "
+            f"{safe_md(inter.grouping_title)}: equalized-odds difference {ui.fmt(inter.equalized_odds_difference)}; "
             f"{sum(inter.by_group['tpr_insufficient'])} of {len(inter.groups)} cells have fewer than {min_pos} "
             "malignant cases (grey, ⚠)."
         )
     except SkintagError as exc:
-        st.error(f"Cannot build the intersection: {exc}")
+        st.error(f"Cannot build the intersection: {safe_md(str(exc))}")
 else:
     st.caption("No second group column with 2-12 values to intersect with.")
 
@@ -250,15 +254,15 @@ if st.toggle("Run the what-if", key="run_mitigation"):
         base = rule.single if rule.single is not None else float(report.threshold)
         mitigation = ui.get_mitigation(key, df, y_true, y_score, group_col, grouping, base, min_pos, min_neg, method,
                                        floor, patients)
-        st.markdown(f"**{mitigation.words}**")
+        st.markdown(f"**{safe_md(mitigation.words)}**")
         st.caption(f"Fitted on one part, reported on the other: {mitigation.split}.")
         st.plotly_chart(plots.mitigation_figure(mitigation), width="stretch", key="fig_mitigation")
         st.dataframe(mitigation.table.round(3), width="stretch", key="mitigation_table")
         st.dataframe(mitigation.summary.round(3), width="stretch", key="mitigation_summary")
         if mitigation.skipped:
-            st.caption(f"Not optimised (too few cases, or unknown skin type): {', '.join(mitigation.skipped)}.")
+            st.caption(f"Not optimised (too few cases, or unknown skin type): {safe_md(', '.join(mitigation.skipped))}.")
     except SkintagError as exc:
-        st.error(f"The what-if cannot run: {exc}")
+        st.error(f"The what-if cannot run: {safe_md(str(exc))}")
 
 st.subheader("Download the report")
 full = report.with_context(

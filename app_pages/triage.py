@@ -8,7 +8,7 @@ from skintag.errors import BadImageError, SkintagError
 from skintag.images import draw_crop_box
 from skintag.triage import DISCLAIMER, TriageSettings
 from skintag.ui import triage as ui
-from skintag.ui.common import get_bundle, get_settings, start_bundle_load
+from skintag.ui.common import get_bundle, get_settings, safe_md, start_bundle_load
 
 settings = get_settings()
 st.title("🩺 Clinician Triage")
@@ -59,13 +59,16 @@ except SkintagError as exc:
     st.stop()
 try:
     with st.spinner("Scoring…"):
-        result = ui.run_triage(bundle, data, TriageSettings.from_settings(settings, crop=crop, attention=True), domain)
-        whole = result if crop is None else ui.run_triage(bundle, data, TriageSettings.from_settings(settings), domain)
+        decoded = ui.decode_upload(data, settings, trusted=source == "Example")  # once per upload, by content hash
+        result = ui.cached_triage(bundle, decoded, TriageSettings.from_settings(settings, crop=crop, attention=True),
+                                  domain)
+        whole = result if crop is None else ui.cached_triage(bundle, decoded, TriageSettings.from_settings(settings),
+                                                             domain)
 except BadImageError as exc:
-    st.error(f"This file cannot be used ({exc.reason}): {exc}")
+    st.error(f"This file cannot be used ({exc.reason}): {safe_md(str(exc))}")
     st.stop()
 except SkintagError as exc:
-    st.error(f"Triage failed: {exc}")
+    st.error(f"Triage failed: {safe_md(str(exc))}")
     st.stop()
 
 # The result card comes first: on a narrow screen the columns stack, and the card stays on top.
@@ -79,10 +82,11 @@ with card:
 overlays = ui.attention_overlays(result)
 with pictures:
     if crop is not None and whole.image is not None:
-        st.image(draw_crop_box(whole.image, crop), caption=f"{name} — crop outlined (only the box is scored)",
+        st.image(draw_crop_box(whole.image, crop), caption="The photo, crop outlined (only the box is scored)",
                  width="stretch")
     else:
-        st.image(result.image, caption=f"{name} — as scored", width="stretch")
+        st.image(result.image, caption="The photo as scored", width="stretch")
+    st.text(f"File: {name}")  # the file name as plain text, never Markdown
     seen = ui.model_input_view(bundle, result) if result.status == "ok" else None
     if seen is not None:
         st.image(seen[0], caption=seen[1], width=224)
@@ -107,6 +111,8 @@ if result.status == "ok":
     with c2:
         shap_result = ui.shap_on_request(bundle, result, int(n_evals), settings.app_data_dir, run=run_shap,
                                          output=target)
+        if shap_result is not None and shap_result.cache_note:
+            st.info(safe_md(shap_result.cache_note), icon="🗄️")
         if shap_result is not None:
             what = "raw head score" if target == "raw" else "calibrated probability"
             label = f"SHAP of the {what} (evidence for malignancy)"

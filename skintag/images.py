@@ -37,6 +37,16 @@ MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 20 * MiB
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_SIDE = 2048
+#: Most entropy-coded scans a JPEG may hold. A baseline JPEG has 1 per colour layout (1-3), libjpeg's progressive
+#: script 10, mozjpeg's optimised scripts up to about 20. Each scan is decoded over the whole picture, so a file that
+#: repeats one scan a thousand times (267 KB) costs a thousand decodes: refused as ``"too_complex"`` from the header.
+DEFAULT_MAX_SCANS = 100
+#: Most scans × declared pixels a JPEG may cost (libjpeg decodes every scan at full resolution, whatever the draft
+#: scale). Measured here: about 0.84 ns per scan-pixel, so this budget is about 1.7 s of decoding.
+DEFAULT_MAX_SCAN_PIXELS = 2_000_000_000
+#: Most bytes the decoded pixels may occupy in memory (Pillow's storage: 4 bytes per pixel for RGB, RGBA, CMYK, I, F;
+#: 2 for I;16; 1 for L and P), plus a progressive JPEG's whole-image coefficient buffer. Checked before allocation.
+DEFAULT_MAX_DECODE_BYTES = 256 * MiB
 
 #: Pillow formats decode_image opens. Anything else (EPS, PSD, PDF, ...) is refused before a decoder runs,
 #: which keeps rarely used and riskier decoders (EPS shells out to Ghostscript) away from uploads.
@@ -164,14 +174,17 @@ def _too_large_msg(n: int, max_bytes: int, label: str) -> str:
     )
 
 
-def _to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
+def _to_8bit(arr: np.ndarray, mode: str, extrema: tuple[float, float] | None = None) -> np.ndarray:
     """Scale a single-channel integer/float array to uint8 without clipping its range away.
 
     16-bit data (``I;16*``, or ``I`` holding values up to 65535) is scaled by 255/65535 so that full-range 16-bit
     white stays white; 32-bit integer data beyond 16 bits and float data outside [0, 1] are min-max stretched.
     """
     a = arr.astype(np.float64)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if extrema is not None:
+        lo, hi = extrema
+    else:
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
     if mode.startswith("I;16"):
         scaled = a * (255.0 / 65535.0)
     elif mode == "F" and lo >= 0.0 and hi <= 1.0:
@@ -191,7 +204,7 @@ def _flatten_alpha(im: Image.Image) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def _to_rgb(im: Image.Image) -> tuple[Image.Image, bool]:
+def _to_rgb(im: Image.Image, extrema: tuple[float, float] | None = None) -> tuple[Image.Image, bool]:
     """Convert any Pillow mode to RGB. Returns (image, alpha_composited).
 
     Transparency (RGBA, LA, PA, P or L with a transparent colour) is composited onto **white**: phone apps and PAD-UFES-20
@@ -204,7 +217,7 @@ def _to_rgb(im: Image.Image) -> tuple[Image.Image, bool]:
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
         return _flatten_alpha(im), True
     if mode.startswith("I;16") or mode in ("I", "F"):
-        gray = _to_8bit(np.asarray(im), mode)
+        gray = _to_8bit(np.asarray(im), mode, extrema)
         return Image.fromarray(gray).convert("RGB"), False
     # P, L, 1, CMYK (Pillow honours the Adobe inverted-CMYK marker when decoding), YCbCr, HSV...
     try:
@@ -228,6 +241,9 @@ def decode_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int = DEFAULT_MAX_SIDE,
+    max_scans: int = DEFAULT_MAX_SCANS,
+    max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> DecodedImage:
     """Decode an uploaded photo into an upright RGB image, or refuse it with a reason.
 
@@ -239,7 +255,13 @@ def decode_image(
         their pixels are decoded. Pillow's own global guard (``Image.MAX_IMAGE_PIXELS``) applies as well.
     max_side : the returned image's longer side is at most this (aspect ratio kept; LANCZOS). Large JPEGs are decoded
         directly at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling, Pillow's draft mode) when that still leaves at least
-        ``max_side`` pixels, which makes a 48-megapixel photo decode in a fraction of the time.
+        ``max_side`` pixels, which makes a 48-megapixel photo decode in a fraction of the time. Other large pictures
+        are reduced by an integer factor strip by strip (:meth:`PIL.Image.Image.reduce`), never converted whole.
+    max_scans, max_scan_pixels : a JPEG's scans are counted from its markers before decoding; more scans than
+        ``max_scans``, or scans × declared pixels above ``max_scan_pixels``, is refused (``reason="too_complex"``).
+    max_decode_bytes : the memory the decoded pixels would take (declared pixels × Pillow's bytes per pixel of the
+        mode, after JPEG draft scaling, plus a progressive JPEG's coefficient buffer) is checked before allocation;
+        above it the file is refused (``reason="bomb"``).
 
     Returns
     -------
@@ -250,7 +272,8 @@ def decode_image(
     BadImageError
         ``reason`` is one of ``"empty"``, ``"not_image"`` (not an image or an unsupported format), ``"truncated"``
         (a known format whose data is cut short or corrupt), ``"too_large"``, ``"bomb"``, ``"animated"`` or
-        ``"not_found"`` (a path that cannot be read).
+        ``"not_found"`` (a path that cannot be read), ``"too_complex"`` (a JPEG with more scans, or scans × pixels,
+        than ``max_scans`` / ``max_scan_pixels``: a CPU bomb) or, from :func:`decode_image_bounded`, ``"timeout"``.
 
     Notes
     -----
@@ -303,6 +326,9 @@ def decode_image(
                                  f"the {max_pixels:,}-pixel limit"),
                 reason="bomb",
             )
+        coef_bytes = 0
+        if fmt in ("JPEG", "MPO"):
+            coef_bytes = _check_jpeg_cost(raw, label, pixels, max_scans, max_scan_pixels)
         n_frames = int(getattr(im, "n_frames", 1) or 1)
         if n_frames > 1 and fmt in _ANIMATION_FORMATS:
             kind = "multi-page TIFF" if fmt == "TIFF" else f"animated {fmt}"
@@ -317,6 +343,13 @@ def decode_image(
             want = _target_size(original_size, max_side)
             if im.draft("RGB", want) is not None and im.size != original_size:
                 downscaled = True
+        need = int(im.size[0]) * int(im.size[1]) * _pixel_bytes(im.mode) + coef_bytes
+        if need > max_decode_bytes:
+            raise BadImageError(
+                _bomb_msg(label, f"its {im.size[0]}×{im.size[1]} {im.mode} pixels would take {need / MiB:,.0f} MiB of "
+                                 f"memory to decode, more than the {max_decode_bytes / MiB:,.0f} MiB limit"),
+                reason="bomb",
+            )
         try:
             im.load()
         except Image.DecompressionBombError as exc:
@@ -327,7 +360,12 @@ def decode_image(
             ) from exc
 
         decoded_size = (int(im.size[0]), int(im.size[1]))
-        rgb, transposed, composited, reduced = _normalise(im, max_side)
+        factor = max(decoded_size) // max_side
+        if factor >= 2 and im.mode in _REDUCIBLE_MODES:
+            rgb, transposed, composited = _reduce_to_rgb(im, factor, max_side)
+            reduced = True
+        else:
+            rgb, transposed, composited, reduced = _normalise(im, max_side)
         downscaled = downscaled or reduced
     return DecodedImage(
         image=rgb,
@@ -365,6 +403,129 @@ def _normalise(im: Image.Image, max_side: int) -> tuple[Image.Image, bool, bool,
         rgb = im.copy()
     rgb.info.clear()
     return rgb, transposed, composited, downscaled
+
+
+#: Modes whose pixels :func:`_reduce_to_rgb` converts strip by strip (every mode :func:`_to_rgb` handles without a
+#: whole-image statistic, plus I and F whose range is taken from the whole image first).
+_REDUCIBLE_MODES = frozenset({"1", "L", "P", "RGB", "RGBA", "LA", "PA", "CMYK", "YCbCr", "LAB", "HSV", "I", "F",
+                              "I;16", "I;16B", "I;16L", "I;16N"})
+#: EXIF orientation → the transpose that puts the picture upright (as :func:`PIL.ImageOps.exif_transpose`).
+_ORIENT_OPS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_90}
+#: Rows of the source converted at once by :func:`_reduce_to_rgb` (a multiple of any factor is taken).
+_STRIP_ROWS = 256
+
+
+def _reduce_to_rgb(im: Image.Image, factor: int, max_side: int) -> tuple[Image.Image, bool, bool]:
+    """A large decoded picture reduced by the integer ``factor`` (box average) and converted to upright RGB, a strip
+    of rows at a time, so that no full-size copy (RGBA premultiplied, composited, RGB, 16-bit as float) is ever made:
+    memory stays at the decoded pixels plus the reduced result. Then :func:`_normalise`'s LANCZOS step brings the
+    longer side down to ``max_side``. Returns (rgb, transposed, alpha_composited).
+
+    Compositing onto white is linear, so compositing each strip and then averaging equals averaging premultiplied
+    pixels and then compositing."""
+    orientation = _orientation(im)
+    w, h = im.size
+    extrema: tuple[float, float] | None = None
+    if im.mode in ("I", "F"):
+        lo, hi = im.getextrema()
+        extrema = (float(lo), float(hi))
+    rows = max(factor, (_STRIP_ROWS // factor) * factor)
+    out = Image.new("RGB", (-(-w // factor), -(-h // factor)))
+    composited = False
+    for top in range(0, h, rows):
+        strip = im.crop((0, top, w, min(h, top + rows)))
+        rgb, comp = _to_rgb(strip, extrema=extrema)
+        composited = composited or comp
+        out.paste(rgb.reduce(factor), (0, top // factor))
+    transposed = orientation in _ORIENT_OPS
+    if transposed:
+        out = out.transpose(_ORIENT_OPS[orientation])  # type: ignore[index]
+    if max(out.size) > max_side:
+        out = out.resize(_target_size(out.size, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return out, transposed, composited
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes per pixel of Pillow's in-memory storage of ``mode`` (every multi-band 8-bit mode takes 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def jpeg_structure(raw: bytes) -> dict[str, int]:
+    """What a JPEG's markers say it will cost, read without decoding: ``scans`` (SOS markers of the primary image, up to
+    its EOI), ``progressive`` (1 for SOF2/SOF6/SOF10/SOF14), ``width``, ``height``, ``components`` and
+    ``coefficient_bytes`` (the whole-image DCT coefficient buffer libjpeg allocates for a multi-scan image: 64 int16
+    coefficients per 8×8 block of each component, at its sampling; 0 for a single-scan image). A structure cut short
+    returns what was read (the decoder reports the damage)."""
+    out = {"scans": 0, "progressive": 0, "width": 0, "height": 0, "components": 0, "coefficient_bytes": 0}
+    sampling: list[tuple[int, int]] = []
+    n, pos = len(raw), 2
+    while pos + 4 <= n:
+        if raw[pos] != 0xFF:
+            pos = raw.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
+        marker = raw[pos + 1]
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker == 0xD9:
+            break
+        length = (raw[pos + 2] << 8) | raw[pos + 3]
+        seg = raw[pos + 4 : pos + 2 + length]
+        if marker in _SOF_MARKERS and len(seg) >= 6 and not out["width"]:
+            out["progressive"] = int(marker in (0xC2, 0xC6, 0xCA, 0xCE))
+            out["height"], out["width"] = (seg[1] << 8) | seg[2], (seg[3] << 8) | seg[4]
+            out["components"] = seg[5]
+            sampling = [(seg[7 + 3 * i] >> 4, seg[7 + 3 * i] & 15) for i in range(seg[5]) if 8 + 3 * i < len(seg)]
+        pos += 2 + length
+        if marker != 0xDA:
+            continue
+        out["scans"] += 1
+        # skip the entropy-coded data: up to the next marker that is not a stuffed 0xFF00 or a restart marker
+        while True:
+            pos = raw.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= n:
+                return _with_coefficients(out, sampling)
+            nxt = raw[pos + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                pos += 1 if nxt == 0xFF else 2
+                continue
+            break
+    return _with_coefficients(out, sampling)
+
+
+def _with_coefficients(out: dict[str, int], sampling: list[tuple[int, int]]) -> dict[str, int]:
+    if (out["progressive"] or out["scans"] > 1) and sampling and out["width"]:
+        hmax = max(max(hs for hs, _ in sampling), 1)
+        vmax = max(max(vs for _, vs in sampling), 1)
+        blocks = sum(math.ceil(out["width"] * hs / hmax / 8) * math.ceil(out["height"] * vs / vmax / 8)
+                     for hs, vs in sampling)
+        out["coefficient_bytes"] = blocks * 64 * 2
+    return out
+
+
+def _check_jpeg_cost(raw: bytes, label: str, pixels: int, max_scans: int, max_scan_pixels: int) -> int:
+    """Refuse a JPEG whose scans make it a CPU bomb (``"too_complex"``); return its coefficient buffer in bytes."""
+    info = jpeg_structure(raw)
+    scans = info["scans"]
+    if scans > max_scans or scans * pixels > max_scan_pixels:
+        raise BadImageError(
+            f"The file {label} was refused as too costly to decode: it holds {scans:,} JPEG scans over "
+            f"{pixels:,} pixels (at most {max_scans:,} scans and {max_scan_pixels:,} scan-pixels are decoded). A camera "
+            "photo has 1 to about 20 scans; save the photo again as an ordinary JPEG or PNG and resend it.",
+            reason="too_complex",
+        )
+    return info["coefficient_bytes"]
 
 
 def _orientation(im: Image.Image) -> int | None:
@@ -723,14 +884,18 @@ def to_rgb(image: Image.Image, *, max_side: int = DEFAULT_MAX_SIDE) -> DecodedIm
 
 @dataclass(frozen=True)
 class IntakeLimits:
-    """Limits of :func:`decode_image` (see there): file size, declared pixels, longer side of the result."""
+    """Limits of :func:`decode_image` (see there): file size, declared pixels, longer side of the result, JPEG scans
+    and scan-pixels, and the memory of the decoded pixels."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_side: int = DEFAULT_MAX_SIDE
+    max_scans: int = DEFAULT_MAX_SCANS
+    max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pixels", "max_side"):
+        for name in ("max_bytes", "max_pixels", "max_side", "max_scans", "max_scan_pixels", "max_decode_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"IntakeLimits.{name} must be a positive integer, got {value!r}")
@@ -748,7 +913,87 @@ def load_rgb(src: ImageSource | Image.Image, *, limits: IntakeLimits | None = No
     lim = limits or IntakeLimits()
     if isinstance(src, Image.Image):
         return to_rgb(src, max_side=lim.max_side)
-    return decode_image(src, max_bytes=lim.max_bytes, max_pixels=lim.max_pixels, max_side=lim.max_side)
+    return decode_image(src, **asdict(lim))
+
+
+#: Seconds :func:`decode_image_bounded` gives a decode by default.
+DEFAULT_DECODE_TIMEOUT_S = 10.0
+
+
+def decode_image_bounded(
+    data: bytes, *, limits: IntakeLimits | None = None, timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
+) -> DecodedImage:
+    """:func:`decode_image` in a child process that is killed when it runs past ``timeout_s`` seconds.
+
+    The structural limits (scans, pixels, decoded bytes) already bound what a decode costs; this is the backstop for
+    whatever they do not foresee (a slow codec path, a decoder bug): the child is a fresh ``python -m skintag.images``
+    (about 0.3 s to start), given the bytes and the limits on stdin, which writes back a JSON line and the raw RGB
+    pixels (no pickle). The server's own threads never run the decoder, so a hostile file can cost at most
+    ``timeout_s`` of one core, and nothing once the child is killed.
+
+    Raises
+    ------
+    BadImageError
+        As :func:`decode_image`, or ``reason="timeout"`` when the child ran out of time.
+    """
+    import json
+    import subprocess
+    import sys
+
+    lim = limits or IntakeLimits()
+    raw = bytes(data)
+    if len(raw) > lim.max_bytes:  # refuse before paying for a process
+        raise BadImageError(_too_large_msg(len(raw), lim.max_bytes, "upload"), reason="too_large")
+    header = json.dumps(asdict(lim)).encode() + b"\n"
+    try:
+        done = subprocess.run([sys.executable, "-m", "skintag.images"], input=header + raw, capture_output=True,
+                              timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BadImageError(
+            f"Decoding the upload took longer than {timeout_s:g} s and was stopped. The file is unusually costly to "
+            "decode; save the photo again as an ordinary JPEG or PNG and resend it.",
+            reason="timeout",
+        ) from exc
+    line, _, pixels = done.stdout.partition(b"\n")
+    try:
+        meta = json.loads(line)
+    except ValueError as exc:
+        raise BadImageError(f"The image decoder stopped unexpectedly (exit status {done.returncode}). Send the "
+                            "original photo again.", reason="truncated") from exc
+    if "error" in meta:
+        raise BadImageError(meta["error"], reason=meta["reason"])
+    size = (int(meta["size"][0]), int(meta["size"][1]))
+    return DecodedImage(
+        image=Image.frombytes("RGB", size, pixels),
+        format=meta["format"],
+        original_mode=meta["original_mode"],
+        original_size=(int(meta["original_size"][0]), int(meta["original_size"][1])),
+        exif_transposed=bool(meta["exif_transposed"]),
+        downscaled=bool(meta["downscaled"]),
+        n_bytes=int(meta["n_bytes"]),
+        sha256=str(meta["sha256"]),
+        alpha_composited=bool(meta["alpha_composited"]),
+        decoded_size=tuple(meta["decoded_size"]) if meta["decoded_size"] else None,  # type: ignore[arg-type]
+    )
+
+
+def _decode_child() -> None:
+    """The child of :func:`decode_image_bounded`: limits (a JSON line) and the file's bytes on stdin; a JSON line
+    (:meth:`DecodedImage.describe`, or ``{"error", "reason"}``) and the RGB pixels on stdout."""
+    import json
+    import sys
+
+    stdin = sys.stdin.buffer
+    limits = IntakeLimits(**json.loads(stdin.readline()))
+    out = sys.stdout.buffer
+    try:
+        decoded = decode_image(stdin.read(), **asdict(limits))
+    except BadImageError as exc:
+        out.write(json.dumps({"error": str(exc), "reason": exc.reason}).encode() + b"\n")
+    else:
+        out.write(json.dumps(decoded.describe()).encode() + b"\n")
+        out.write(decoded.image.tobytes())
+    out.flush()
 
 
 def crop_box(size: tuple[int, int], crop: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -938,10 +1183,12 @@ __all__: Sequence[str] = [
     "apply_crop",
     "crop_box",
     "decode_image",
+    "decode_image_bounded",
     "draw_crop_box",
     "intake",
     "ita_category",
     "ita_degrees",
+    "jpeg_structure",
     "laplacian_variance",
     "load_rgb",
     "noise_sigma",
@@ -953,3 +1200,7 @@ __all__: Sequence[str] = [
     "srgb_to_lab",
     "to_rgb",
 ]
+
+
+if __name__ == "__main__":
+    _decode_child()

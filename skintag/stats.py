@@ -95,6 +95,17 @@ def auroc(y_true: np.ndarray, score: np.ndarray) -> float:
     return auroc_sorted(s[pos], np.sort(s[~pos]))
 
 
+#: Most resample × row cells one bootstrap batch holds (an int64 array of this many cells is 80 MB; a batch keeps about
+#: four): batches of 200 resamples up to 50,000 rows, fewer above, so that a million-row group stays near 400 MB.
+BATCH_CELLS = 10_000_000
+
+
+def batch_size(n: int, batch: int = 200) -> int:
+    """Resamples per batch for ``n`` rows: ``batch``, lowered so that ``batch × n ≤`` :data:`BATCH_CELLS`. Up to
+    50,000 rows the batches (and so the random draws, and every result) are those of a fixed batch of 200."""
+    return max(1, min(int(batch), BATCH_CELLS // max(int(n), 1)))
+
+
 def _resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot, n) multiplicities of n rows drawn with replacement (rows of a multinomial with equal cells)."""
     idx = rng.integers(0, n, size=(n_boot, n), dtype=np.int64)
@@ -117,6 +128,7 @@ def bootstrap_auroc(
     left = np.searchsorted(neg, pos, side="left")
     right = np.searchsorted(neg, pos, side="right")
     out = np.empty(n_boot)
+    batch = batch_size(max(n_pos, n_neg), batch)
     for start in range(0, n_boot, batch):  # batches bound memory; each batch is fully vectorised
         b = min(batch, n_boot - start)
         w_neg = _resample_weights(n_neg, b, rng)
@@ -390,9 +402,11 @@ def bootstrap_cluster_cells(
     out = np.zeros((n_boot, n_groups, 4), dtype=np.int64)
     for g in range(n_groups):  # a loop over groups, never over resamples
         members = np.flatnonzero(unit_group == g)
-        if members.size:
-            w = _resample_weights(members.size, n_boot, rng)
-            out[:, g, :] = w @ unit_cells[members]
+        if members.size:  # in batches of resamples: the same draws as one (n_boot, C_g) matrix, in bounded memory
+            step = batch_size(members.size, n_boot)
+            for start in range(0, n_boot, step):
+                w = _resample_weights(members.size, min(step, n_boot - start), rng)
+                out[start : start + w.shape[0], g, :] = w @ unit_cells[members]
     return out
 
 
@@ -433,6 +447,7 @@ def bootstrap_auroc_clustered(
     left = np.searchsorted(neg, pos, side="left")
     right = np.searchsorted(neg, pos, side="right")
     out = np.empty(n_boot)
+    batch = batch_size(max(n_clusters, s.size), batch)
     for start in range(0, n_boot, batch):
         b = min(batch, n_boot - start)
         w = _resample_weights(n_clusters, b, rng)

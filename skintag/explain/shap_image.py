@@ -17,8 +17,12 @@ blank map that says nothing. :func:`calibration_is_flat` detects this, and the c
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
+import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +53,7 @@ class ShapResult:
     max_evals, masker, output : the settings used.
     n_evals : model evaluations actually made (0 when served from the cache).
     cached : whether this came from the cache.
+    cache_note : why the result could not be cached (an unwritable cache folder), else None.
     """
 
     values: np.ndarray
@@ -59,6 +64,7 @@ class ShapResult:
     output: str
     n_evals: int
     cached: bool
+    cache_note: str | None = None
 
     def heatmap(self) -> np.ndarray:
         """Evidence towards malignancy as an (S, S) map in [0, 1]: positive values divided by the largest |value|."""
@@ -200,7 +206,7 @@ def explain_shap(
     if use_cache:
         folder = Path(cache_dir) / "shap"
         key = cache_key(image, fingerprint, max_evals, masker, output, domain)
-        hit = _load_cached(folder, key)
+        hit = _load_cached(folder, key, int(getattr(bundle, "image_size", 0)) or None)
         if hit is not None:
             if progress is not None:
                 progress(int(max_evals), int(max_evals))
@@ -226,11 +232,16 @@ def explain_shap(
     prediction = float(model(x[None])[0, 0])
     result = ShapResult(values, base, prediction, int(max_evals), masker, output, calls["n"], False)
     if use_cache:
-        _save_cached(folder, key, result)
+        note = _save_cached(folder, key, result)
+        if note:
+            result = dataclasses.replace(result, cache_note=note)
     return result
 
 
-def _load_cached(folder: Path, key: str) -> ShapResult | None:
+def _load_cached(folder: Path, key: str, side: int | None = None) -> ShapResult | None:
+    """The cached result, or None. An entry that cannot be read, or holds anything but a finite (side, side) map and
+    finite numbers (a damaged or edited file), is deleted (best effort) and None returned, so it is recomputed and never
+    shown."""
     npz, meta_path = folder / f"{key}.npz", folder / f"{key}.json"
     if not (npz.is_file() and meta_path.is_file()):
         return None
@@ -238,17 +249,33 @@ def _load_cached(folder: Path, key: str) -> ShapResult | None:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         with np.load(npz, allow_pickle=False) as data:
             values = np.asarray(data["values"], dtype=np.float32)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        result = ShapResult(values, float(meta["base_value"]), float(meta["prediction"]), int(meta["max_evals"]),
+                            str(meta["masker"]), str(meta["output"]), 0, True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError, zipfile.BadZipFile):
+        result = None
+    valid = result is not None and values.ndim == 2 and values.shape[0] == values.shape[1] > 0 \
+        and (side is None or values.shape[0] == side) and bool(np.isfinite(values).all()) \
+        and math.isfinite(result.base_value) and math.isfinite(result.prediction)
+    if not valid:
+        for path in (npz, meta_path):
+            with contextlib.suppress(OSError):
+                path.unlink()
         return None
-    return ShapResult(values, float(meta["base_value"]), float(meta["prediction"]), int(meta["max_evals"]),
-                      str(meta["masker"]), str(meta["output"]), 0, True)
+    return result
 
 
-def _save_cached(folder: Path, key: str, result: ShapResult) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{key}.tmp.npz"
-    np.savez_compressed(tmp, values=result.values)
-    tmp.replace(folder / f"{key}.npz")
-    meta = {"base_value": result.base_value, "prediction": result.prediction, "max_evals": result.max_evals,
-            "masker": result.masker, "output": result.output, "n_evals": result.n_evals}
-    (folder / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+def _save_cached(folder: Path, key: str, result: ShapResult) -> str | None:
+    """Write the result to the cache; a folder that cannot be written disables caching: the reason is returned
+    (None when written)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{key}.tmp.npz"
+        np.savez_compressed(tmp, values=result.values)
+        tmp.replace(folder / f"{key}.npz")
+        meta = {"base_value": result.base_value, "prediction": result.prediction, "max_evals": result.max_evals,
+                "masker": result.masker, "output": result.output, "n_evals": result.n_evals}
+        (folder / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+    except OSError as exc:
+        return (f"The SHAP cache is disabled: the folder {folder} cannot be written ({exc.strerror or exc}). "
+                "Explanations are still computed, but not kept; set SKINTAG_APP_DATA_DIR to a writable folder.")
+    return None

@@ -15,7 +15,7 @@ A prediction is positive when ``score >= threshold`` (the same rule the model bu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +45,10 @@ REFERENCE_POLICIES: tuple[str, ...] = ("between_groups", "overall")
 #: number is capped at this many row-resamples in total: 200 resamples at 50,000 rows, the full ``n_boot`` below 10,000.
 AUROC_BOOT_BUDGET = 10_000_000
 AUROC_MIN_BOOT = 200
+
+
+#: ``progress(fraction done in [0, 1], words)``: how a long computation reports how far it is.
+Progress = Callable[[float, str], None]
 
 
 def default_auroc_n_boot(n_boot: int, n_rows: int) -> int:
@@ -381,16 +385,26 @@ class FairnessAudit:
             out[:, g] = np.stack([p.size - fn, fn, q.size - tn, tn], axis=1)
         return out
 
-    def auroc_bootstrap(self, n_boot: int, random_state: int | None) -> np.ndarray:
-        """(n_boot, G + 1) AUROC replicates per group and overall (last column); computed once per (n_boot, random_state)."""
+    def auroc_bootstrap(self, n_boot: int, random_state: int | None, progress: Progress | None = None) -> np.ndarray:
+        """(n_boot, G + 1) AUROC replicates per group and overall (last column); computed once per (n_boot, random_state).
+
+        Each group's resamples run in batches of at most :data:`skintag.stats.BATCH_CELLS` resample-rows, so a
+        million-row audit stays within a few hundred MB; ``progress(fraction, words)`` is called after each group (the
+        groups' share of the work is their share of the rows)."""
         key = (int(n_boot), random_state)
         if key not in self._auroc_boot:  # with random_state None: drawn once per audit, then reused
             rng = _streams(random_state)[1]
             cols = []
+            total, done = 2 * max(int(self.y.size), 1), 0
             for g in range(len(self.group_names)):
                 m = self.codes == g
                 cols.append(self._auroc_reps(m, n_boot, rng))
+                done += int(self.n[g])
+                if progress is not None:
+                    progress(done / total, f"AUROC intervals: group {g + 1} of {len(self.group_names)}")
             cols.append(self._auroc_reps(np.ones(self.y.size, dtype=bool), n_boot, rng))
+            if progress is not None:
+                progress(1.0, "AUROC intervals: all rows")
             self._auroc_boot[key] = np.stack(cols, axis=1)
         return self._auroc_boot[key]
 
@@ -463,6 +477,7 @@ class FairnessAudit:
         exclude_from_gaps: Sequence[str] | None = None,
         random_state: int | None = None,
         rule: str | None = None,
+        progress: Progress | None = None,
     ) -> FairnessReport:
         """The fairness report at ``threshold``; see :func:`fairness_report` for the parameters."""
         thr, shown, by_domain = self._thresholds(threshold)
@@ -509,7 +524,7 @@ class FairnessAudit:
             overall[r], overall[f"{r}_lo"], overall[f"{r}_hi"] = float(overall_rates[r]), float(olo), float(ohi)
         a_boot = auroc_n_boot if auroc_n_boot is not None else default_auroc_n_boot(n_boot, int(self.y.size))
         if a_boot > 0:
-            boot = self.auroc_bootstrap(a_boot, random_state)
+            boot = self.auroc_bootstrap(a_boot, random_state, progress)
             alo, ahi = stats.percentile_interval(boot, ci, axis=0)
         else:
             alo = ahi = np.full(G + 1, np.nan)
@@ -755,6 +770,7 @@ def fairness_report(
     reference: str = "between_groups",
     exclude_from_gaps: Sequence[str] | None = None,
     random_state: int | None = None,
+    progress: Progress | None = None,
 ) -> FairnessReport:
     """Fairness of a binary score across groups at one threshold.
 
@@ -802,6 +818,8 @@ def fairness_report(
         "unknown × …" in an intersection — not a skin type), none otherwise; such a group still has its own row.
     random_state
         Seed for the bootstraps; the same seed gives the same intervals.
+    progress
+        Optional ``progress(fraction, words)`` called as the AUROC bootstrap (the long part on a large file) advances.
 
     Returns
     -------
@@ -813,5 +831,5 @@ def fairness_report(
     return audit.report(
         threshold, min_positives=min_positives, min_negatives=min_negatives, n_boot=n_boot,
         auroc_n_boot=auroc_n_boot, ci=ci, tolerance=tolerance, include_flagged=include_flagged, reference=reference,
-        exclude_from_gaps=exclude_from_gaps, random_state=random_state, rule=rule,
+        exclude_from_gaps=exclude_from_gaps, random_state=random_state, rule=rule, progress=progress,
     )

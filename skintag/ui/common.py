@@ -5,6 +5,7 @@ the triage page needs it, and no other page waits for torch)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from skintag.errors import ModelBundleError
+from skintag.errors import ConfigError, ModelBundleError
 from skintag.model.manifest import read_manifest
 from skintag.settings import Settings
 
@@ -27,8 +28,27 @@ DISCLAIMER = (
 
 
 def get_settings() -> Settings:
-    """Settings from the environment (cheap; read per run so a changed environment is honoured)."""
-    return Settings.from_env()
+    """Settings from the environment (cheap; read per run so a changed environment is honoured). A ``SKINTAG_*``
+    variable that is not a number or out of range stops the page with an error naming it (never a traceback)."""
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        st.error(f"SkinTag cannot start with this configuration: {exc}. Correct or unset the variable and restart "
+                 "the app.", icon="⚙️")
+        st.stop()
+        raise  # st.stop() raises; this keeps type checkers content
+
+
+#: Characters that start Markdown or HTML markup, or let GitHub-flavoured Markdown turn text into a link
+#: (``http:``, ``www.``, ``a@b.c``): each is backslash-escaped by :func:`safe_md`.
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]{}()<>#+!|~:.@&=-])")
+
+
+def safe_md(text: str) -> str:
+    """User-supplied text (a file name, a column or group name, a CSV value, an error quoting one) made inert for
+    ``st.markdown``, ``st.caption``, ``st.error`` and widget labels: every character that could start markup, a link,
+    an image, raw HTML or an autolink is backslash-escaped, and line breaks become spaces. It renders as the same text."""
+    return _MD_ACTIVE.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
 
 
 def render_sidebar(settings: Settings) -> None:
@@ -118,6 +138,6 @@ def get_bundle(settings: Settings) -> ModelBundle:
 async def preload_bundle(_app: Any) -> AsyncIterator[None]:
     """Lifespan of the served app (``st.App`` in ``streamlit_app.py``): start loading the model bundle when the server
     starts, before the first page view, so a visitor's first triage does not wait for torch to import."""
-    with contextlib.suppress(ModelBundleError):  # no bundle: the sidebar and the triage page say so
-        start_bundle_load(get_settings())
+    with contextlib.suppress(ModelBundleError, ConfigError):  # the pages say what is wrong
+        start_bundle_load(Settings.from_env())
     yield

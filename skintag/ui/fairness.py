@@ -26,6 +26,7 @@ from skintag.fairness.rules import DecisionRule, bundle_rules
 from skintag.model.manifest import read_manifest
 from skintag.plots import fairness as plots
 from skintag.settings import Settings
+from skintag.ui.common import safe_md
 
 PREDICTIONS_ENV = "SKINTAG_PREDICTIONS"
 NONE = "(none)"
@@ -151,7 +152,7 @@ def render_headline(report: FairnessReport) -> None:
 
 def render_warnings(report: FairnessReport) -> None:
     for w in report.warnings:
-        st.warning(w, icon="⚠️")
+        st.warning(safe_md(w), icon="⚠️")
 
 
 def render_table(report: FairnessReport) -> None:
@@ -183,7 +184,7 @@ def render_charts(report: FairnessReport, tolerance: float) -> None:
         st.plotly_chart(plots.calibration_figure(report), width="stretch", key="fig_cal")
         bg = report.by_group
         st.caption("ECE by group: " + ", ".join(
-            f"{g} {v:.3f}{' ⚠ too few cases' if bg.at[g, 'ece_insufficient'] else ''}" for g, v in bg["ece"].items()))
+            f"{safe_md(g)} {v:.3f}{' ⚠ too few cases' if bg.at[g, 'ece_insufficient'] else ''}" for g, v in bg["ece"].items()))
     with tabs[3]:
         sweep = report.threshold_sweep()
         st.plotly_chart(plots.sweep_figure(sweep, report.threshold, tolerance), width="stretch", key="fig_sweep")

@@ -5,6 +5,9 @@ disk)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +21,15 @@ from skintag.documents.case_report import (
     interval_text,
     render_report_html,
 )
+from skintag.errors import BadImageError
 from skintag.fitzpatrick import SIX_LABELS
+from skintag.images import DecodedImage, IntakeLimits, decode_image, decode_image_bounded
 from skintag.plots import triage as plots
 from skintag.triage import CATEGORY_DISPLAY, TriageResult, format_probability
 
 if TYPE_CHECKING:  # pragma: no cover
     from skintag.model.bundle import ModelBundle
+    from skintag.settings import Settings
     from skintag.triage import TriageSettings
 
 EXAMPLE_DATASETS = (("ham10000", "HAM10000 (dermoscopic)"), ("pad_ufes_20", "PAD-UFES-20 (smartphone)"))
@@ -52,7 +58,58 @@ def example_images(data_dir: Path, per_dataset: int = EXAMPLES_PER_DATASET) -> d
     return out
 
 
-def run_triage(bundle: ModelBundle, data: bytes, settings: TriageSettings, domain: str) -> TriageResult:
+#: Uploads a session keeps decoded (and triage results it keeps), most recent first out last.
+SESSION_CACHE_SIZE = 4
+
+
+def _session_lru(name: str, key: str, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per ``key`` in this session, keeping the :data:`SESSION_CACHE_SIZE` most recent values in
+    ``st.session_state[name]`` (in memory, never serialised or written to disk)."""
+    cache: OrderedDict[str, Any] = st.session_state.setdefault(name, OrderedDict())
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    cache[key] = value
+    while len(cache) > SESSION_CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def decode_upload(data: bytes, settings: Settings, *, trusted: bool = False) -> DecodedImage:
+    """The upload decoded once per session and content (keyed by the SHA-256 of its bytes), not on every widget
+    interaction. An upload or camera photo (``trusted=False``) is decoded in a child process stopped after
+    ``settings.decode_timeout_s`` (:func:`skintag.images.decode_image_bounded`); an example image from the data root in
+    this process. A refusal is cached too, and raised again.
+
+    Raises
+    ------
+    BadImageError
+        As :func:`skintag.images.decode_image`, or ``reason="timeout"``.
+    """
+    limits = IntakeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+
+    def _decode() -> DecodedImage | BadImageError:
+        try:
+            if trusted:
+                return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+            return decode_image_bounded(data, limits=limits, timeout_s=settings.decode_timeout_s)
+        except BadImageError as exc:
+            return exc
+
+    got = _session_lru("decoded_uploads", hashlib.sha256(data).hexdigest(), _decode)
+    if isinstance(got, BadImageError):
+        raise got
+    return got
+
+
+def cached_triage(bundle: ModelBundle, decoded: DecodedImage, settings: TriageSettings, domain: str) -> TriageResult:
+    """:func:`run_triage` of a decoded upload, once per session, model, image content, crop, domain and attention."""
+    key = f"{bundle.fingerprint}|{decoded.sha256}|{settings.crop}|{domain}|{settings.attention}"
+    return _session_lru("triage_results", key, lambda: run_triage(bundle, decoded.image, settings, domain))
+
+
+def run_triage(bundle: ModelBundle, data: Any, settings: TriageSettings, domain: str) -> TriageResult:
     """:func:`skintag.triage.triage` with the image type the clinician chose (``domain``: "auto", "dermoscopic" or
     "clinical")."""
     import inspect

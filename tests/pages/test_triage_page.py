@@ -82,7 +82,8 @@ def test_upload_shows_result_card_and_attention(app, bundle_dir, ham_dir):
     assert list(table["condition"]) == [c.name for c in expected.top_conditions]
     assert len(at.get("plotly_chart")) == 1
     captions = _captions(at)
-    assert "lesion.jpg — as scored" in captions
+    assert "The photo as scored" in captions
+    assert [t.value for t in at.text] == ["File: lesion.jpg"]  # the file name as plain text, never in a caption
     assert "MAP-head attention" in captions and "Attention rollout" in captions
     # the image the model saw, at its input size (the tiny bundle's 32 px), enlarged ×7 with nearest pixels
     assert "What the model saw: 32×32 px (shown ×7, nearest pixels)" in captions
@@ -93,7 +94,7 @@ def test_upload_shows_result_card_and_attention(app, bundle_dir, ham_dir):
     # the result card leads: it is in the first column, so it stays on top when the columns stack on a phone
     first, second = at.columns[0], at.columns[1]
     assert len(first.metric) == 1 and not first.get("image")
-    assert "lesion.jpg — as scored" in [img.proto.imgs[0].caption for img in second.get("image")]
+    assert "The photo as scored" in [img.proto.imgs[0].caption for img in second.get("image")]
     assert any("not a diagnosis" in w.value for w in at.warning)  # disclaimer stays visible with a result
     assert [b.proto.label for b in at.get("download_button")] == ["Download case (JSON)", "Download report (HTML)"]
 
@@ -168,7 +169,8 @@ def test_example_images_crop_and_sanity_check(app):
     at = at.run()
     assert not at.exception and len(at.metric) == 1
     # the whole photo is shown with the crop's rectangle on it
-    assert options[-1].split(": ")[1] + " — crop outlined (only the box is scored)" in _captions(at)
+    assert "The photo, crop outlined (only the box is scored)" in _captions(at)
+    assert [t.value for t in at.text] == ["File: " + options[-1].split(": ")[1]]
     at.button(key="sanity_btn").click()
     at = at.run()
     assert not at.exception
@@ -208,16 +210,28 @@ def test_domain_selector_is_passed_to_triage(app, ham_dir, monkeypatch):
         seen.append(domain)
         return real(bundle, image, settings=settings, domain=domain)
 
+    import skintag.ui.triage as page_ui
+
+    real_decode, decodes = page_ui.decode_image_bounded, []
+
+    def decode_spy(data, **kwargs):
+        decodes.append(len(data))
+        return real_decode(data, **kwargs)
+
     monkeypatch.setattr(engine, "triage", spy)
+    monkeypatch.setattr(page_ui, "decode_image_bounded", decode_spy)
     at = app.run()
     assert at.radio(key="domain").options == ["Not sure (detect it)", "Dermoscopic", "Clinical photo"]
     assert at.radio(key="domain").value == "Not sure (detect it)"
-    at = _upload(at, "lesion.jpg", (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes())
+    data = (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes()
+    at = _upload(at, "lesion.jpg", data)
     for choice in ("Dermoscopic", "Clinical photo", "Not sure (detect it)"):
         at.radio(key="domain").set_value(choice)
         at = at.run()
         assert not at.exception
-    assert seen == ["auto", "dermoscopic", "clinical", "auto"]
+    # back on "Not sure", the session's result for these bytes is reused: no new triage, and one decode in all
+    assert seen == ["auto", "dermoscopic", "clinical"]
+    assert decodes == [len(data)]
 
 
 def test_declared_domain_the_bundle_lacks_shows_the_out_of_domain_banner(app, ham_dir):
