@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
 
-.PHONY: app test lint bench bench-startup cards venv
+.PHONY: app api test lint bench bench-api bench-startup cards venv
 
 venv: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): requirements.txt
 
 app: venv
 	$(VENV)/bin/streamlit run streamlit_app.py
+
+api: venv  # the HTTP API on http://127.0.0.1:8000 (OpenAPI docs at /docs)
+	$(PY) -m skintag.api --host 127.0.0.1 --port 8000
 
 test: venv
 	$(PY) -m pytest
@@ -31,6 +34,10 @@ bench: venv
 	$(PY) bench/fairness.py
 	$(PY) bench/embeddings.py
 	$(PY) bench/triage.py
+	$(PY) bench/caselog.py
+
+bench-api: venv  # HTTP overhead against direct triage(), requests/s and latency with 1 and 8 clients
+	$(PY) bench/api.py
 
 bench-startup: venv  # needs Debian's chromium at /usr/bin/chromium
 	$(PY) bench/startup.py

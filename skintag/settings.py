@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +60,41 @@ def _env_float(name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise ConfigError(f"Environment variable {name}={raw!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise ConfigError(f"Environment variable {name}={raw!r} is not a finite number")
+    return value
+
+
+def _env_int(name: str, default: int) -> int:
+    """An integer environment variable (``"2000"``; ``"2e3"`` and ``"2000.0"`` too, being whole numbers)."""
+    value = _env_float(name, float(default))
+    if value != int(value):
+        raise ConfigError(f"Environment variable {name}={os.environ.get(name)!r} is not a whole number")
+    return int(value)
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated environment variable as a tuple of its non-empty, stripped items."""
+    return tuple(x.strip() for x in os.environ.get(name, "").split(",") if x.strip())
+
+
+def _check_range(name: str, value: float, lo: float, hi: float) -> None:
+    """Refuse ``value`` outside [lo, hi], naming the setting and its environment variable ``SKINTAG_<NAME>``."""
+    if not lo <= value <= hi:
+        raise ConfigError(f"Setting {name}={value} (environment variable SKINTAG_{name.upper()}) is out of range; "
+                          f"expected a number from {lo:g} to {hi:g}")
+
+
+#: (lowest, highest) accepted value of each numeric setting, checked when :class:`Settings` is built.
+RANGES: dict[str, tuple[float, float]] = {
+    "max_upload_mb": (0.01, 200.0),
+    "max_pixels": (10_000, 500_000_000),
+    "shap_max_evals": (20, 100_000),
+    "decode_timeout_s": (0.5, 600.0),
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,20 @@ class Settings:
     max_upload_mb : uploads larger than this are refused.
     max_pixels : images with more pixels are refused as decompression bombs.
     shap_max_evals : default SHAP budget (model evaluations per explanation).
+    decode_timeout_s : an upload's decode runs in a child process stopped after this many seconds
+        (``SKINTAG_DECODE_TIMEOUT_S``; see :func:`skintag.images.decode_image_bounded`).
+    Every numeric setting is range-checked when built (:data:`RANGES`); the error names the variable.
+    api_host, api_port : where ``python -m skintag.api`` listens (default 127.0.0.1:8000). Bound to anything but a
+        loopback address, the API refuses to start without API keys.
+    api_keys_file : a file of API key hashes, one ``sha256:<64 hex>`` per line (``#`` comments; see
+        :mod:`skintag.api.security`); with ``api_key_hashes``, the keys the API accepts. None and empty = no keys.
+    api_key_hashes : more key hashes in the same form (``SKINTAG_API_KEY_HASHES``, comma-separated).
+    api_cors_origins : origins allowed to call the API from a browser; empty = CORS off.
+    api_threads : CPU-bound requests (triage, explanations, fairness) one API process runs at a time (1-64).
+    api_max_shap_evals : the largest SHAP budget the API accepts (20-100000).
+    caselog_url : SQLAlchemy URL of the case log (``SKINTAG_CASELOG_URL``, e.g.
+        ``postgresql+psycopg://user:password@host/db``); None = ``<app_data_dir>/caselog.sqlite3``.
+    caselog_busy_timeout_s : how long a case-log writer waits for another's lock before retrying (0.1-600 s).
     """
 
     data_dir: Path = field(default_factory=default_data_dir)
@@ -85,6 +132,28 @@ class Settings:
     max_upload_mb: float = 20.0
     max_pixels: int = 50_000_000
     shap_max_evals: int = 300
+    decode_timeout_s: float = 10.0
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_keys_file: Path | None = None
+    api_key_hashes: tuple[str, ...] = ()
+    api_cors_origins: tuple[str, ...] = ()
+    api_threads: int = 4
+    api_max_shap_evals: int = 2000
+    caselog_url: str | None = None
+    caselog_busy_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in RANGES.items():
+            _check_range(name, getattr(self, name), lo, hi)
+        _check_range("api_port", self.api_port, 1, 65535)
+        _check_range("api_threads", self.api_threads, 1, 64)
+        _check_range("api_max_shap_evals", self.api_max_shap_evals, 20, 100_000)
+        if not 0.1 <= self.caselog_busy_timeout_s <= 600:
+            raise ConfigError(f"Setting caselog_busy_timeout_s={self.caselog_busy_timeout_s} is out of range; expected "
+                              "0.1 to 600 seconds (SKINTAG_CASELOG_BUSY_TIMEOUT_S)")
+        if not self.api_host.strip():
+            raise ConfigError("api_host (SKINTAG_API_HOST) is empty; expected a host name or address such as 127.0.0.1")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,8 +163,19 @@ class Settings:
             model_dir=default_model_dir(),
             app_data_dir=default_app_data_dir(),
             max_upload_mb=_env_float("SKINTAG_MAX_UPLOAD_MB", 20.0),
-            max_pixels=int(_env_float("SKINTAG_MAX_PIXELS", 50_000_000)),
-            shap_max_evals=int(_env_float("SKINTAG_SHAP_MAX_EVALS", 300)),
+            max_pixels=_env_int("SKINTAG_MAX_PIXELS", 50_000_000),
+            shap_max_evals=_env_int("SKINTAG_SHAP_MAX_EVALS", 300),
+            decode_timeout_s=_env_float("SKINTAG_DECODE_TIMEOUT_S", 10.0),
+            api_host=os.environ.get("SKINTAG_API_HOST") or "127.0.0.1",
+            api_port=_env_int("SKINTAG_API_PORT", 8000),
+            api_keys_file=Path(os.environ["SKINTAG_API_KEYS_FILE"]).expanduser()
+            if os.environ.get("SKINTAG_API_KEYS_FILE") else None,
+            api_key_hashes=_env_list("SKINTAG_API_KEY_HASHES"),
+            api_cors_origins=_env_list("SKINTAG_API_CORS_ORIGINS"),
+            api_threads=_env_int("SKINTAG_API_THREADS", 4),
+            api_max_shap_evals=_env_int("SKINTAG_API_MAX_SHAP_EVALS", 2000),
+            caselog_url=os.environ.get("SKINTAG_CASELOG_URL") or None,
+            caselog_busy_timeout_s=_env_float("SKINTAG_CASELOG_BUSY_TIMEOUT_S", 30.0),
         )
 
     @property
