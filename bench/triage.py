@@ -2,7 +2,9 @@
 
 For each model — the demo bundle (``models/demo`` or ``--demo PATH``) when present, and a SigLIP-B/16-224-sized backbone
 built from its config (random weights; XGBoost heads and an isotonic calibrator fitted on its embeddings of real photos,
-saved and reloaded as a real bundle so every call goes through ``skintag.model.ModelBundle``) — it prints:
+two image domains — HAM10000 dermoscopy and PAD-UFES-20 photos, each cross-fitted — and the Mahalanobis domain detector,
+saved and reloaded as a real bundle so every call goes through ``skintag.model.ModelBundle`` with the detector on) — it
+prints:
 
 * bare backbone forward time (batch 1) and triage end-to-end time (decode → quality → preprocess → forward → heads →
   calibration → result, from JPEG bytes) and their ratio;
@@ -97,9 +99,24 @@ def build_sized_bundle(config: dict, out_dir: Path, data_dir: Path, n_images: in
     condition = XGBHead("condition", params).fit(emb[~val], cond[~val], X_val=emb[val], y_val=cond[val],
                                                  early_stopping_rounds=10)
     calibrator = Calibrator("isotonic").fit(binary.predict_proba(emb[val]), y[val])
+    # two image domains (HAM10000 dermoscopy, PAD-UFES-20 photos) and the Mahalanobis detector: triage runs with it on
+    from skintag.model.domains import DomainDetector, cross_fit_domain, domain_entry
+
+    names = np.array(["dermoscopic" if "ham10000" in str(p) else "clinical" for p, _, _ in items])
+    raw = binary.predict_proba(emb)
+    domains = {}
+    for name in ("dermoscopic", "clinical"):
+        m = names == name
+        fit = cross_fit_domain(raw[m], y[m], method="platt", n_folds=3, n_boot=0)
+        entry = domain_entry(name, fit, datasets=[name], images=int(m.sum()), patients=None,
+                             prevalence=float(y[m].mean()), targets={"moderate_sensitivity": 0.95, "high_specificity": 0.90},
+                             n_folds=3)
+        domains[name] = (entry, fit.calibrator)
+    detector = DomainDetector.fit({n: emb[names == n] for n in ("dermoscopic", "clinical")})
+    detector.set_thresholds({n: emb[names == n] for n in ("dermoscopic", "clinical")}, 0.99)
     return save_bundle(
         out_dir, backbone=backbone, preprocessing=preprocessing, binary_head=binary, condition_head=condition,
-        calibrator=calibrator,
+        calibrator=calibrator, domains=domains, detector=detector, default_domain="dermoscopic",
         manifest_fields={"name": f"bench-random-{config['hidden_size']}w{config['num_hidden_layers']}l",
                          "version": "0.0.0",
                          "description": "Benchmark only: random-weight backbone, heads fitted on its embeddings.",
@@ -113,12 +130,14 @@ def bench_bundle(label: str, bundle, photo_bytes: bytes, evals: list[int], repea
     from skintag.triage import TriageSettings, triage
 
     print(f"\n== {label}: {bundle.name} v{bundle.version}, input {bundle.image_size} px, "
-          f"{sum(p.numel() for p in bundle.backbone.parameters()) / 1e6:.1f} M backbone parameters")
+          f"{sum(p.numel() for p in bundle.backbone.parameters()) / 1e6:.1f} M backbone parameters; domains "
+          f"{sorted(bundle.domains)}, domain detector {'on' if bundle.detector is not None else 'absent'}, "
+          f"test-time augmentation {bundle.tta or 'none'}")
     image = decode_image(photo_bytes).image
     pv = bundle.preprocess([image])
 
     def bare() -> None:
-        bundle.forward_pixels(pv)  # the backbone call alone (no_grad), on already preprocessed pixels
+        bundle.forward_pixels(pv)  # the backbone call alone (no_grad; all 8 views with TTA), on preprocessed pixels
 
     t = timed_side_by_side({
         "bare": bare,
@@ -202,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         config = QUICK_CONFIG if args.quick else B16_CONFIG
         t0 = time.perf_counter()
-        path = build_sized_bundle(config, Path(tmp) / "b16", data_dir, 24 if args.quick else 48)
+        path = build_sized_bundle(config, Path(tmp) / "b16", data_dir, 96)
         print(f"\n(built the {'tiny' if args.quick else 'B/16-224'}-sized bundle in {time.perf_counter() - t0:.0f} s)")
         bench_bundle("SigLIP B/16-224 sized, random weights" if not args.quick else "tiny backbone (quick)",
                      load_bundle(path), photo_bytes, evals, args.repeats, cache)

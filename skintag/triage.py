@@ -6,25 +6,29 @@ the ABCDE guide and the disclaimer. The rules live in the pure :func:`triage_fro
 so they can be pinned by unit tests on hand-made vectors; :func:`triage` and :func:`triage_many` add the image intake
 (decode, quality checks, optional crop) and the model call around it.
 
-Uncertainty is stated honestly: the interval attached to a score is the Wilson 95 % interval of the observed malignant
-fraction among held-out images whose calibrated score fell in the same reliability bin (when the bundle ships such a
-reliability table), and image-quality warnings lower the stated confidence. The distance to a threshold is never used
-as confidence.
+Every score is read in an image domain (dermoscopic, clinical photo): declared by the clinician or detected from the
+embedding (:meth:`skintag.model.ModelBundle.detect_domains`). The domain's own calibrator, validated thresholds and
+reliability table apply. The MODERATE threshold is the domain's screening point (its target sensitivity on validation
+patients), so a score at or above it is never LOW. A photo outside every validated domain is never LOW, has confidence
+"none" and no interval.
+
+Uncertainty is stated honestly: the interval attached to a score comes from the same domain's out-of-fold calibration
+images (:func:`skintag.model.domains.interval_for`: the Wilson 95 % interval of the malignant rate in the score's
+reliability bin, pooled with neighbouring bins until it contains the displayed score), and image-quality warnings lower
+the stated confidence. The distance to a threshold is never used as confidence. No test-split prediction is read here.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from skintag.errors import BadImageError, ConfigError, ModelBundleError
-from skintag.stats import wilson_interval
+from skintag.model.domains import ReliabilityBin, interval_for, reliability_table
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from PIL import Image
@@ -45,6 +49,12 @@ CATEGORY_DISPLAY: dict[str, str] = {
 }
 TIER_COLOURS: dict[str, str] = {"LOW": "#2e7d32", "MODERATE": "#ef6c00", "HIGH": "#c62828"}
 DEFAULT_THRESHOLDS: dict[str, float] = {"moderate": 0.30, "high": 0.60}
+#: What the clinician may declare on the page / API: a bundle domain, or "auto" / "not sure" (detect it).
+DOMAIN_CHOICES: tuple[str, ...] = ("auto", "dermoscopic", "clinical")
+OUT_OF_DOMAIN_NOTE = (
+    "This image is outside the domains the model was validated on, so its score is shown for information only: it is "
+    "never tiered LOW and no interval is stated."
+)
 #: Two category masses closer than this are a tie (resolved malignant > inflammatory > benign).
 TIE_TOLERANCE = 1e-9
 
@@ -88,16 +98,6 @@ class QualityGate:
     def __post_init__(self) -> None:
         if self.verdict not in ("pass", "warn", "reject"):
             raise ConfigError(f"Unknown quality verdict {self.verdict!r}; expected 'pass', 'warn' or 'reject'")
-
-
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """One bin of a reliability table: held-out images whose calibrated score was in [lo, hi)."""
-
-    lo: float
-    hi: float
-    n: int
-    positives: int
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,11 @@ class TriageResult:
     """Everything the triage page, the JSON export and the case report show for one image.
 
     ``status`` is "ok" when a score was given and "retake" when the image-quality gate rejected the photo (then every
-    score field is None and ``advice`` says to retake it). ``image`` (the decoded RGB image that was scored) and
+    score field is None and ``advice`` says to retake it). ``domain`` is the image domain whose calibration and
+    thresholds were used, ``domain_source`` whether it was declared or detected, ``in_domain`` False when the image lies
+    outside every validated domain (never LOW, confidence "none", no interval), ``domain_distance`` /
+    ``domain_threshold`` the detector's Mahalanobis distance and cut-off; ``interval_label`` says in plain words what
+    ``p_interval`` is (or why there is none). ``image`` (the decoded RGB image that was scored) and
     ``attention`` (maps from the same forward pass) are carried for display but left out of :meth:`to_dict`.
     """
 
@@ -175,6 +179,12 @@ class TriageResult:
     disclaimer: str
     model: dict[str, Any]
     thresholds: dict[str, float]
+    domain: str | None = None
+    domain_source: Literal["declared", "detected"] = "detected"
+    in_domain: bool = True
+    domain_distance: float | None = None
+    domain_threshold: float | None = None
+    interval_label: str = ""
     image: Image.Image | None = field(default=None, compare=False, repr=False)
     attention: AttentionMaps | None = field(default=None, compare=False, repr=False)
 
@@ -212,6 +222,12 @@ class TriageResult:
             "disclaimer": self.disclaimer,
             "model": dict(self.model),
             "thresholds": dict(self.thresholds),
+            "domain": self.domain,
+            "domain_source": self.domain_source,
+            "in_domain": self.in_domain,
+            "domain_distance": self.domain_distance,
+            "domain_threshold": self.domain_threshold,
+            "interval_label": self.interval_label,
         }
 
 
@@ -233,22 +249,26 @@ def format_probability(p: float | None) -> str:
 
 
 def validate_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
-    """Check ``{"moderate": m, "high": h}`` with 0 < m < h <= 1 and return it as plain floats."""
+    """Check ``{"moderate": m, "high": h}`` (optionally ``"screening": s``) with 0 < m < h <= 1 and 0 < s <= 1, and
+    return ``{"screening", "moderate", "high"}`` as plain floats (screening defaults to moderate)."""
     try:
         m, h = float(thresholds["moderate"]), float(thresholds["high"])
-    except (KeyError, TypeError, ValueError) as exc:
+        sc = float(thresholds.get("screening", m))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(
             f"Tier thresholds {dict(thresholds)!r} are invalid; expected {{'moderate': float, 'high': float}}"
         ) from exc
-    if not (0.0 < m < h <= 1.0):
-        raise ConfigError(f"Tier thresholds must satisfy 0 < moderate < high <= 1; got moderate={m}, high={h}")
-    return {"moderate": m, "high": h}
+    if not (0.0 < m < h <= 1.0) or not 0.0 < sc <= 1.0:
+        raise ConfigError(f"Tier thresholds must satisfy 0 < moderate < high <= 1 and 0 < screening <= 1; got "
+                          f"screening={sc}, moderate={m}, high={h}")
+    return {"screening": sc, "moderate": m, "high": h}
 
 
 def tier_for(p: float, thresholds: Mapping[str, float]) -> str:
-    """LOW if p < moderate, MODERATE if p < high, else HIGH (a score exactly at a threshold goes up)."""
+    """LOW if p is below both the screening point and moderate, HIGH if p >= high, else MODERATE (a score exactly at a
+    threshold goes up; a score at or above the screening point is never LOW)."""
     t = validate_thresholds(thresholds)
-    if p < t["moderate"]:
+    if p < min(t["moderate"], t["screening"]):
         return "LOW"
     if p < t["high"]:
         return "MODERATE"
@@ -310,38 +330,29 @@ def discordance(score_tier: str, top: ConditionScore) -> str | None:
 
 
 def reliability_statement(
-    p: float, reliability: Sequence[ReliabilityBin] | None
+    p: float, reliability: Sequence[ReliabilityBin] | None, domain: str | None = None
 ) -> tuple[tuple[float, float] | None, str]:
-    """Interval and sentence for a calibrated score from a held-out reliability table (None if there is none)."""
+    """Interval (always containing ``p``) and its plain-words label from a domain's out-of-fold reliability table
+    (:func:`skintag.model.domains.interval_for`); None and the reason when there is no table."""
     if not reliability:
         return None, (
-            "Calibrated on the bundle's validation split; the bundle ships no held-out reliability table, "
-            "so no interval is stated."
+            "This bundle records no out-of-fold calibration images for this domain, so no interval is stated."
         )
-    bins = sorted(reliability, key=lambda b: b.lo)
-    chosen = next((b for b in bins if b.lo <= p < b.hi), bins[-1] if p >= bins[-1].lo else bins[0])
-    if chosen.n == 0:
-        return None, f"No held-out images scored in [{chosen.lo:.2f}, {chosen.hi:.2f}); the score is unverified there."
-    lo, hi = wilson_interval(chosen.positives, chosen.n)
-    return (lo, hi), (
-        f"Of {chosen.n} held-out images with a score in [{chosen.lo:.2f}, {chosen.hi:.2f}), "
-        f"{chosen.positives} ({chosen.positives / chosen.n:.0%}) were malignant; 95 % Wilson interval "
-        f"{lo:.0%}–{hi:.0%}."
-    )
+    return interval_for(p, reliability, domain=domain)
 
 
 def advice_for(tier: str, dominant: str, *, promoted: bool, discordant: bool) -> Advice:
     """Tier- and category-aware advice (docs/SPEC.md §5)."""
     details: list[str] = []
     if tier == "HIGH":
-        headline = "Prompt evaluation by a dermatologist within 1-2 weeks — do not delay."
-        details.append("Photograph the lesion now with a ruler or coin beside it for scale.")
+        headline = "Urgent dermatology referral: to be seen within 1-2 weeks — do not delay."
+        details.append("Document the lesion now: a clinical and, where available, a dermoscopic photo with a scale beside it.")
     elif tier == "MODERATE":
-        headline = "Book a dermatologist within 2-4 weeks, and photograph the lesion now."
+        headline = "Dermatology review within 2-4 weeks; document the lesion now with a scaled photo."
         if dominant == "inflammatory":
             details.append(
                 "The pattern looks inflammatory or reactive (e.g. dermatitis, a vascular lesion or a dermatofibroma) "
-                "rather than malignant, but it still needs a clinician's assessment and may need treatment."
+                "rather than malignant; assess it and treat as clinically indicated."
             )
             if promoted:
                 details.append(
@@ -355,13 +366,14 @@ def advice_for(tier: str, dominant: str, *, promoted: bool, discordant: bool) ->
         else:
             details.append("Features suggest a lesion that could be malignant or pre-cancerous.")
     else:
-        headline = "Features look benign. Keep monitoring."
-        details.append("Check it with the ABCDE guide and photograph it monthly in the same light and distance.")
-        details.append("See a dermatologist for anything new or changing.")
+        headline = "Below the screening threshold: routine monitoring; re-image if it changes."
+        details.append("Re-image at follow-up (e.g. monthly while it is under watch) in the same light, distance and "
+                       "magnification, and compare with the ABCDE criteria.")
+        details.append("A LOW result does not rule out malignancy: refer on clinical suspicion, whatever the score.")
     if discordant:
         details.append(
-            "The condition model and the risk score disagree: have a clinician review this case rather than rely on "
-            "the tier."
+            "The condition model and the risk score disagree: review this case clinically rather than rely on the "
+            "tier."
         )
     return Advice(headline, tuple(details))
 
@@ -380,6 +392,7 @@ def rejected_result(
     """The result for a photo the quality gate rejected: no score, advice to retake it."""
     t = validate_thresholds(thresholds or DEFAULT_THRESHOLDS)
     return TriageResult(
+        interval_label="No interval: the image was not scored.",
         status="retake",
         p_malignant=None,
         p_malignant_raw=None,
@@ -415,6 +428,11 @@ def triage_from_probabilities(
     p_malignant_raw: float | None = None,
     reliability: Sequence[ReliabilityBin] | None = None,
     model: Mapping[str, Any] | None = None,
+    domain: str | None = None,
+    domain_source: Literal["declared", "detected"] = "detected",
+    in_domain: bool = True,
+    domain_distance: float | None = None,
+    domain_threshold: float | None = None,
 ) -> TriageResult:
     """Apply every triage rule of docs/SPEC.md §5 to one calibrated score and one condition distribution.
 
@@ -422,13 +440,17 @@ def triage_from_probabilities(
     ----------
     p_malignant : calibrated P(malignant) in [0, 1].
     condition_probs : the condition model's probabilities over the 10 conditions (summing to 1).
-    thresholds : {"moderate": m, "high": h}; LOW if p < m, MODERATE if p < h, else HIGH.
+    thresholds : {"screening": s, "moderate": m, "high": h} of the domain; LOW if p < min(s, m), HIGH if p >= h,
+        else MODERATE.
     category_map : condition id -> "malignant" | "inflammatory" | "benign" (the bundle's map).
     class_names : condition names by id (default ``skintag.taxonomy.CONDITIONS`` when available, else "condition i").
     quality : the image-quality gate; "reject" gives a result without a score, "warn" lowers the stated confidence.
     p_malignant_raw : the head's uncalibrated output, carried for transparency.
-    reliability : held-out reliability bins used to state an interval for the score (None: no interval).
+    reliability : the domain's out-of-fold reliability bins used to state an interval for the score (None: none).
     model : name / version / fingerprint of the bundle, copied into the result.
+    domain, domain_source, domain_distance, domain_threshold : the image domain used and how it was decided.
+    in_domain : False when the image is outside every validated domain: the tier is then never LOW, confidence is
+        "none" and no interval is given.
 
     Returns
     -------
@@ -454,12 +476,19 @@ def triage_from_probabilities(
 
     score_tier = tier_for(p, t)
     cats, dominant = category_breakdown(p, probs, category_map)
-    promoted = score_tier == "LOW" and dominant == "inflammatory"
+    promoted = score_tier == "LOW" and (dominant == "inflammatory" or not in_domain)
     tier = "MODERATE" if promoted else score_tier
     top3 = top_conditions(probs, class_names, category_map)
     reason = discordance(score_tier, top3[0])
-    interval, statement = reliability_statement(p, reliability)
-    if quality.verdict == "warn":
+    if in_domain:
+        interval, label = reliability_statement(p, reliability, domain)
+        statement = label
+    else:
+        interval, label = None, "No interval: " + OUT_OF_DOMAIN_NOTE
+        statement = OUT_OF_DOMAIN_NOTE
+    if not in_domain:
+        confidence: Literal["normal", "reduced", "none"] = "none"
+    elif quality.verdict == "warn":
         confidence = "reduced"
         statement += " Confidence is reduced because of image quality: " + "; ".join(quality.reasons) + "."
     else:
@@ -480,12 +509,30 @@ def triage_from_probabilities(
         discordant=reason is not None,
         discordance_reason=reason,
         quality=quality,
-        advice=advice_for(tier, dominant, promoted=promoted, discordant=reason is not None),
+        advice=_with_domain_note(advice_for(tier, dominant, promoted=promoted and in_domain,
+                                            discordant=reason is not None), in_domain),
         abcde=ABCDE_GUIDE,
         disclaimer=DISCLAIMER,
         model=_model_info(model),
         thresholds=t,
+        domain=domain,
+        domain_source=domain_source,
+        in_domain=bool(in_domain),
+        domain_distance=_finite_or_none(domain_distance),
+        domain_threshold=_finite_or_none(domain_threshold),
+        interval_label=label,
     )
+
+
+def _with_domain_note(advice: Advice, in_domain: bool) -> Advice:
+    """Out of domain: the advice leads with why the tier is not LOW and the score is not to be relied on."""
+    if in_domain:
+        return advice
+    return Advice(advice.headline, (OUT_OF_DOMAIN_NOTE, *advice.details))
+
+
+def _finite_or_none(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
 def _default_class_names(n: int) -> list[str]:
@@ -504,62 +551,11 @@ def _default_class_names(n: int) -> list[str]:
 # Bundle-level helpers: reliability table, model info, quality adapter
 # ----------------------------------------------------------------------------------------------------------------------
 
-_RELIABILITY_CACHE: dict[str, tuple[ReliabilityBin, ...] | None] = {}
-#: Prediction rows from these splits are not held out (training data, or the validation split the calibrator and
-#: thresholds were fitted on) and are left out of the reliability table.
-_NOT_HELD_OUT = frozenset({"train", "training", "val", "valid", "validation"})
-
-
 def reliability_from_scores(
     y_true: Sequence[int], y_score: Sequence[float], *, n_bins: int = 10
 ) -> tuple[ReliabilityBin, ...]:
-    """Equal-width reliability bins of calibrated scores against outcomes."""
-    y = np.asarray(y_true, dtype=int)
-    s = np.clip(np.asarray(y_score, dtype=float), 0.0, 1.0)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.minimum(np.searchsorted(edges, s, side="right") - 1, n_bins - 1)
-    out = []
-    for b in range(n_bins):
-        m = idx == b
-        hi = float(edges[b + 1]) if b < n_bins - 1 else 1.0 + 1e-12
-        out.append(ReliabilityBin(float(edges[b]), hi, int(m.sum()), int(y[m].sum())))
-    return tuple(out)
-
-
-def bundle_reliability(bundle: ModelBundle) -> tuple[ReliabilityBin, ...] | None:
-    """Reliability table of a bundle, from ``manifest["reliability"]`` (list of {lo, hi, n, positives}) if present,
-    else from the held-out rows (split not train/val) of ``<bundle>/eval/predictions_*.csv`` (columns y_true, y_score).
-    Cached per bundle fingerprint; None when the bundle carries neither."""
-    key = str(getattr(bundle, "fingerprint", id(bundle)))
-    if key in _RELIABILITY_CACHE:
-        return _RELIABILITY_CACHE[key]
-    table: tuple[ReliabilityBin, ...] | None = None
-    manifest = getattr(bundle, "manifest", {}) or {}
-    raw = manifest.get("reliability")
-    if isinstance(raw, list) and raw:
-        try:
-            table = tuple(
-                ReliabilityBin(float(r["lo"]), float(r["hi"]), int(r["n"]), int(r["positives"])) for r in raw
-            )
-        except (KeyError, TypeError, ValueError):
-            table = None
-    if table is None and getattr(bundle, "path", None) is not None:
-        ys: list[int] = []
-        ss: list[float] = []
-        for csv_path in sorted((Path(bundle.path) / "eval").glob("predictions_*.csv")):
-            with csv_path.open(newline="", encoding="utf-8") as fh:
-                for row in csv.DictReader(fh):
-                    if (row.get("split") or "").strip().lower() in _NOT_HELD_OUT:
-                        continue
-                    try:
-                        ys.append(int(float(row["y_true"])))
-                        ss.append(float(row["y_score"]))
-                    except (KeyError, ValueError):
-                        continue
-        if ys:
-            table = reliability_from_scores(ys, ss)
-    _RELIABILITY_CACHE[key] = table
-    return table
+    """Equal-width reliability bins of calibrated scores against outcomes (:func:`skintag.model.domains.reliability_table`)."""
+    return reliability_table(y_true, y_score, n_bins)
 
 
 def bundle_model_info(bundle: ModelBundle) -> dict[str, Any]:
@@ -640,21 +636,60 @@ def _check_bundle(bundle: ModelBundle) -> None:
             raise ModelBundleError(f"Object of type {type(bundle).__name__} is not a model bundle: lacks .{attr}")
 
 
+def resolve_domain_choice(domain: str | None) -> str | None:
+    """The declared domain of a triage call: None for "auto" / "not sure" / None (detect it), else the name."""
+    if domain is None:
+        return None
+    key = str(domain).strip().lower().replace("_", " ")
+    if key in ("auto", "not sure", "unsure", "detect", ""):
+        return None
+    return {"clinical photo": "clinical", "dermoscopy": "dermoscopic"}.get(key, key)
+
+
+def gate_out_of_domain(gate: QualityGate) -> bool:
+    """True when a quality check flags the photo as outside what the model knows (a check dict carrying
+    ``"out_of_domain": True``, e.g. noise or a non-skin image that the input gate lets through with a warning)."""
+    return any(bool(c.get("out_of_domain")) for c in gate.checks)
+
+
+def _domain_decisions(bundle: ModelBundle, emb: np.ndarray, declared: str | None) -> list[Any]:
+    detect = getattr(bundle, "detect_domains", None)
+    if detect is not None:
+        return list(detect(emb, declared))
+    from skintag.model.domains import DomainDecision
+
+    return [DomainDecision(declared, float("nan"), float("nan"), True, {}) for _ in range(len(emb))]
+
+
+def _domain_view(bundle: ModelBundle, name: str | None) -> tuple[dict[str, float], tuple[ReliabilityBin, ...]]:
+    """Thresholds and reliability table of a bundle domain (legacy objects without domains: the bundle's own)."""
+    domains = getattr(bundle, "domains", None) or {}
+    spec = domains.get(name) if name else None
+    if spec is None and domains:
+        spec = domains.get(getattr(bundle, "default_domain", None)) or next(iter(domains.values()))
+    if spec is None:
+        return validate_thresholds(getattr(bundle, "thresholds", None) or DEFAULT_THRESHOLDS), ()
+    return validate_thresholds(spec.thresholds), tuple(spec.reliability)
+
+
 def triage_many(
-    bundle: ModelBundle, images: Sequence[Any], *, settings: TriageSettings | None = None
+    bundle: ModelBundle, images: Sequence[Any], *, domain: str | None = "auto", settings: TriageSettings | None = None
 ) -> list[TriageResult | BadImageError]:
     """Triage several images with batched forward passes.
 
-    Each element of the returned list is a TriageResult, or the BadImageError raised when that input could not be
-    decoded (so one bad file does not stop a batch).
+    ``domain``: "auto" (or "not sure") detects each image's domain from its embedding; "dermoscopic" / "clinical"
+    declares it (the detector still runs: a declared domain the image is far from, or one the bundle lacks, gives
+    ``in_domain`` False). Each element of the returned list is a TriageResult, or the BadImageError raised when that
+    input could not be decoded (so one bad file does not stop a batch). Nothing here reads evaluation files.
     """
     from skintag import images as img_mod
 
     settings = settings or TriageSettings()
     _check_bundle(bundle)
-    thresholds = validate_thresholds(getattr(bundle, "thresholds", None) or DEFAULT_THRESHOLDS)
+    declared = resolve_domain_choice(domain)
+    source: Literal["declared", "detected"] = "declared" if declared else "detected"
+    default_thresholds, _ = _domain_view(bundle, declared)
     info = bundle_model_info(bundle)
-    reliability = bundle_reliability(bundle)
     limits = img_mod.QualityLimits.for_model(int(getattr(bundle, "image_size", 224)))
     out: list[TriageResult | BadImageError | None] = [None] * len(images)
     pending: list[tuple[int, Image.Image, QualityGate]] = []
@@ -666,7 +701,7 @@ def triage_many(
             continue
         pil, gate = got.image, quality_gate(got.quality)
         if gate.verdict == "reject":
-            out[i] = rejected_result(gate, thresholds=thresholds, model=info, image=pil)
+            out[i] = rejected_result(gate, thresholds=default_thresholds, model=info, image=pil)
         else:
             pending.append((i, pil, gate))
     bs = max(1, int(settings.batch_size))
@@ -674,16 +709,22 @@ def triage_many(
         chunk = pending[start : start + bs]
         pils = [c[1] for c in chunk]
         maps: list[Any] = [None] * len(chunk)
+        pixel_values = bundle.preprocess(pils)
+        emb, outputs = bundle.forward_pixels(pixel_values, output_attentions=settings.attention)
         if settings.attention:
             from skintag.explain.attention import attention_maps
 
-            pixel_values = bundle.preprocess(pils)
-            emb, outputs = bundle.forward_pixels(pixel_values, output_attentions=True)
-            pred = bundle.predict_embeddings(emb)
             maps = attention_maps(bundle.backbone, outputs)
-        else:
-            pred = bundle.predict(pils)
+        decisions = _domain_decisions(bundle, emb, declared)
+        known = getattr(bundle, "domains", None) or {}
+        preds: dict[str | None, Any] = {}
+        for name in {d.domain for d in decisions}:
+            use = name if name in known else None
+            preds[name] = bundle.predict_embeddings(emb, use) if known else bundle.predict_embeddings(emb)
         for j, (i, pil, gate) in enumerate(chunk):
+            dec = decisions[j]
+            pred = preds[dec.domain]
+            thresholds, reliability = _domain_view(bundle, dec.domain)
             res = triage_from_probabilities(
                 float(pred.p_malignant[j]),
                 np.asarray(pred.condition_probs[j], dtype=float),
@@ -695,18 +736,26 @@ def triage_many(
                 else None,
                 reliability=reliability,
                 model=info,
+                domain=dec.domain,
+                domain_source=source,
+                in_domain=bool(dec.in_domain) and not gate_out_of_domain(gate),
+                domain_distance=dec.distance,
+                domain_threshold=dec.threshold,
             )
             out[i] = replace(res, image=pil, attention=maps[j])
     return out  # type: ignore[return-value]
 
 
-def triage(bundle: ModelBundle, image: Any, *, settings: TriageSettings | None = None) -> TriageResult:
+def triage(
+    bundle: ModelBundle, image: Any, *, domain: str | None = "auto", settings: TriageSettings | None = None
+) -> TriageResult:
     """Triage one image: decode → quality gate → preprocess → forward → heads → calibration → TriageResult.
 
     Parameters
     ----------
     bundle : a loaded :class:`skintag.model.ModelBundle`.
     image : encoded bytes, a path, or a PIL image.
+    domain : "auto" / "not sure" (detect), "dermoscopic" or "clinical" (declared); see :func:`triage_many`.
     settings : crop, intake limits, and whether to compute attention maps from the same forward pass.
 
     Raises
@@ -715,7 +764,7 @@ def triage(bundle: ModelBundle, image: Any, *, settings: TriageSettings | None =
         When the input is not an acceptable image (empty, not an image, truncated, too large, a bomb, ...).
         A decodable photo that fails the quality checks is not an error: the result has status "retake".
     """
-    res = triage_many(bundle, [image], settings=settings)[0]
+    res = triage_many(bundle, [image], domain=domain, settings=settings)[0]
     if isinstance(res, BadImageError):
         raise res
     return res

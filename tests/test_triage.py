@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binomtest
 
 from skintag.errors import ConfigError
+from skintag.stats import wilson_interval
 from skintag.triage import (
     ABCDE_GUIDE,
     DISCLAIMER,
@@ -18,7 +19,6 @@ from skintag.triage import (
     reliability_from_scores,
     tier_for,
     triage_from_probabilities,
-    wilson_interval,
 )
 
 # docs/SPEC.md §1, written out by hand so the test does not depend on the code under test.
@@ -163,7 +163,7 @@ def test_top3_conditions_in_order_with_probabilities():
 
 def test_advice_per_tier():
     low = run(0.1, NEVUS)
-    assert "benign" in low.advice.headline.lower() and any("ABCDE" in d for d in low.advice.details)
+    assert "screening threshold" in low.advice.headline and any("ABCDE" in d for d in low.advice.details)
     assert any("monthly" in d for d in low.advice.details)
     mod = run(0.4, NEVUS)
     assert "2-4 weeks" in mod.advice.headline and any("benign growth" in d for d in mod.advice.details)
@@ -202,7 +202,8 @@ def test_uncertainty_interval_from_reliability_bins_matches_scipy_wilson():
     r = run(0.25, NEVUS, reliability=bins)
     ci = binomtest(10, 50).proportion_ci(method="wilson")
     assert r.p_interval == pytest.approx((ci.low, ci.high), abs=1e-9)
-    assert "50 held-out images" in r.uncertainty and "10 (20%)" in r.uncertainty
+    assert "Of 50 calibration images" in r.uncertainty and "10 (20%)" in r.uncertainty
+    assert r.interval_label == r.uncertainty
     assert np.isnan(wilson_interval(0, 0)).all()  # no held-out images: no interval (skintag.stats)
     none = run(0.25, NEVUS)
     assert none.p_interval is None and "no interval" in none.uncertainty
@@ -211,7 +212,7 @@ def test_uncertainty_interval_from_reliability_bins_matches_scipy_wilson():
 def test_reliability_from_scores_counts_per_bin():
     bins = reliability_from_scores([0, 1, 1, 0, 1], [0.05, 0.15, 0.95, 0.99, 1.0], n_bins=10)
     assert [(b.n, b.positives) for b in bins if b.n] == [(1, 0), (1, 1), (3, 2)]
-    assert bins[-1].hi > 1.0  # a score of exactly 1.0 lands in the last bin
+    assert bins[-1].hi == 1.0 and bins[-1].n == 3  # the last bin is closed: a score of exactly 1.0 lands in it
 
 
 def test_invalid_probability_inputs_are_config_errors():
@@ -235,7 +236,7 @@ def test_to_dict_is_json_safe_and_complete():
             model={"name": "unit", "version": "1", "fingerprint": "abc"})
     d = json.loads(json.dumps(r.to_dict()))
     assert d["tier"] == "LOW" and d["discordant"] is True and d["p_malignant_raw"] == 0.31
-    assert d["thresholds"] == T and d["model"] == {"name": "unit", "version": "1", "fingerprint": "abc"}
+    assert d["thresholds"] == {"screening": 0.30, **T} and d["model"] == {"name": "unit", "version": "1", "fingerprint": "abc"}
     assert [c["name"] for c in d["top_conditions"]] == ["Melanoma", "Melanocytic Nevus", "Dermatofibroma"]
     assert set(d) >= {"categories", "advice", "abcde", "disclaimer", "quality", "uncertainty", "confidence"}
 
@@ -247,12 +248,11 @@ def test_to_dict_is_json_safe_and_complete():
 import io  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
 
 from PIL import Image, ImageEnhance  # noqa: E402
 
 from skintag.errors import BadImageError  # noqa: E402
-from skintag.triage import TIERS, TriageSettings, bundle_reliability, triage, triage_many  # noqa: E402
+from skintag.triage import TIERS, TriageSettings, triage, triage_many  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import imagecases  # noqa: E402
@@ -282,7 +282,7 @@ def test_triage_every_real_pad_and_ham_image(bundle, ham_dir, pad_dir):
         assert r.status == "ok" and r.tier in TIERS, path.name
         assert 0.0 <= r.p_malignant <= 1.0
         assert sum(r.categories.values()) == pytest.approx(1.0)
-        assert r.model["name"] == bundle.name and r.thresholds == bundle.thresholds
+        assert r.model["name"] == bundle.name and r.thresholds == dict(bundle.domains[r.domain].thresholds)
         json.dumps(r.to_dict())
     # the score is the bundle's calibrated prediction on the decoded photo, nothing else
     sample = [0, 100, 248, 249, 308]
@@ -303,6 +303,9 @@ def test_every_bad_and_odd_upload(bundle, name, factory, expected):
         assert str(info.value)  # a message for the user
     else:
         r = triage(bundle, data)
+        if imagecases.GATE[name] == "reject":  # decodes, but the quality gate refuses it (the smooth 16-bit ramp)
+            assert (r.status, r.quality.verdict, r.p_malignant) == ("retake", "reject", None)
+            return
         # the tiny bundle's 32-px input relaxes the minimum-side limit: every one of these photos passes
         assert (r.status, r.quality.verdict, r.confidence) == ("ok", "pass", "normal")
         assert r.image.mode == "RGB"
@@ -352,19 +355,32 @@ def test_pil_input_and_settings_limits(bundle, ham_dir):
     assert info.value.reason == "too_large"
 
 
-def test_reliability_from_a_bundles_eval_predictions(tmp_path):
-    (tmp_path / "eval").mkdir()
-    rows = ["image_id,y_true,y_score,split"] + [f"a{i},{int(i < 3)},0.35,test" for i in range(10)]
-    rows += [f"b{i},1,0.95,external" for i in range(4)]
-    rows += ["c,0,0.35,train", "d,0,0.35,val"]  # training and calibration (validation) rows are not held out
-    (tmp_path / "eval" / "predictions_x.csv").write_text("\n".join(rows))
-    fake = SimpleNamespace(path=tmp_path, fingerprint="unit-reliability", manifest={})
-    table = bundle_reliability(fake)
-    by_bin = {round(b.lo, 1): (b.n, b.positives) for b in table if b.n}
-    assert by_bin == {0.3: (10, 3), 0.9: (4, 4)}
-    r = run(0.33, NEVUS, reliability=table)
-    ci = binomtest(3, 10).proportion_ci(method="wilson")
-    assert r.p_interval == pytest.approx((ci.low, ci.high))
+def test_triage_path_never_reads_test_predictions(bundle, ham_dir, monkeypatch):
+    """The product's decision path reads no evaluation file: every file the triage call opens is recorded."""
+    import builtins
+    import io as _io
+    import os
+
+    opened: list[str] = []
+    real_open, real_io_open, real_os_open = builtins.open, _io.open, os.open
+
+    def spy(real):
+        def inner(file, *args, **kwargs):
+            opened.append(str(file))
+            return real(file, *args, **kwargs)
+        return inner
+
+    monkeypatch.setattr(builtins, "open", spy(real_open))
+    monkeypatch.setattr(_io, "open", spy(real_io_open))
+    monkeypatch.setattr(os, "open", spy(real_os_open))
+    path = sorted((ham_dir / "images").glob("*.jpg"))[3]
+    r = triage(bundle, path.read_bytes(), settings=TriageSettings(attention=True))
+    triage_many(bundle, [path.read_bytes()], domain="dermoscopic")
+    monkeypatch.undo()
+    assert r.status == "ok"
+    assert not [f for f in opened if "eval" in Path(f).parts or "predictions_" in f], opened
+    source = (Path(__file__).resolve().parents[1] / "skintag" / "triage.py").read_text(encoding="utf-8")
+    assert "predictions_" not in source and "eval/" not in source
 
 
 def test_case_report_html_is_self_contained_and_complete():
@@ -391,7 +407,7 @@ def test_case_report_html_is_self_contained_and_complete():
     assert RETAKE_ADVICE in html_r and "Calibrated probability" not in html_r and "not a diagnosis" in html_r
     payload = json.loads(case_json(r, extra={"crop": None}))
     assert payload["extra"] == {"crop": None} and payload["tier"] == "LOW" and "generated_at" in payload
-    assert {k: v for k, v in payload.items() if k not in ("extra", "generated_at")} == json.loads(
+    assert {k: v for k, v in payload.items() if k not in ("extra", "generated_at", "case")} == json.loads(
         json.dumps(r.to_dict()))
 
 
@@ -404,3 +420,113 @@ def test_plot_builders_show_the_result_values():
     assert list(bars.y) == ["Malignant / Pre-cancerous", "Inflammatory / Reactive", "Benign ◀"]
     top = top_conditions_figure(r).data[0]
     assert list(top.y) == ["Melanoma", "Melanocytic Nevus", "Dermatofibroma"] and list(top.x) == [0.5, 0.3, 0.1]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Domains: the screening point, out-of-domain results, intervals (issue 8)
+# ----------------------------------------------------------------------------------------------------------------------
+
+TS = {"screening": 0.15, "moderate": 0.30, "high": 0.60}
+
+
+@pytest.mark.parametrize(
+    ("p", "tier"),
+    [(0.0, "LOW"), (np.nextafter(0.15, 0), "LOW"), (0.15, "MODERATE"), (0.2, "MODERATE"),
+     (np.nextafter(0.60, 0), "MODERATE"), (0.60, "HIGH"), (1.0, "HIGH")],
+)
+def test_a_score_at_or_above_the_screening_point_is_never_low(p, tier):
+    assert tier_for(p, TS) == tier
+    r = triage_from_probabilities(p, NEVUS, thresholds=TS, category_map=CATEGORY_MAP, class_names=NAMES)
+    assert r.tier == tier and r.thresholds == TS
+    assert (r.tier == "LOW") == (p < TS["screening"])
+
+
+def test_every_score_on_a_grid_respects_the_screening_point():
+    for s in (0.05, 0.1485, 0.3):
+        t = {"screening": s, "moderate": max(s, 0.2), "high": 0.6}
+        for p in np.linspace(0, 1, 401):
+            r = triage_from_probabilities(float(p), NEVUS, thresholds=t, category_map=CATEGORY_MAP)
+            assert (r.tier != "LOW") or p < s
+
+
+@pytest.mark.parametrize("p", [0.0, 0.05, 0.2, 0.7])
+def test_out_of_domain_is_never_low_has_no_confidence_and_no_interval(p):
+    bins = [ReliabilityBin(0.0, 0.5, 100, 10), ReliabilityBin(0.5, 1.0, 100, 80)]
+    r = triage_from_probabilities(p, NEVUS, thresholds=T, category_map=CATEGORY_MAP, reliability=bins,
+                                  domain="clinical", domain_source="detected", in_domain=False,
+                                  domain_distance=40.0, domain_threshold=12.0)
+    assert r.tier != "LOW" and r.confidence == "none" and r.p_interval is None
+    assert "outside the domains" in r.uncertainty and r.interval_label.startswith("No interval")
+    assert r.advice.details[0] == r.uncertainty  # the advice leads with it
+    d = json.loads(json.dumps(r.to_dict()))
+    assert (d["domain"], d["domain_source"], d["in_domain"], d["domain_distance"], d["domain_threshold"]) == (
+        "clinical", "detected", False, 40.0, 12.0)
+    inside = triage_from_probabilities(p, NEVUS, thresholds=T, category_map=CATEGORY_MAP, reliability=bins,
+                                       domain="clinical", in_domain=True)
+    assert inside.p_interval[0] <= p <= inside.p_interval[1] and inside.confidence == "normal"
+
+
+def test_every_shown_interval_contains_the_shown_probability():
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n = rng.integers(0, 60, 10)
+        bins = [ReliabilityBin(i / 10, (i + 1) / 10, int(n[i]), int(rng.integers(0, n[i] + 1))) for i in range(10)]
+        for p in rng.random(10):
+            r = triage_from_probabilities(float(p), NEVUS, thresholds=T, category_map=CATEGORY_MAP, reliability=bins)
+            if r.p_interval is not None:
+                assert r.p_interval[0] <= r.p_malignant <= r.p_interval[1]
+
+
+@pytest.fixture(scope="module")
+def v2_bundle(tmp_path_factory, shared_data):
+    from skintag.model import load_bundle
+    from skintag.model.testing import build_tiny_domain_bundle
+
+    return load_bundle(build_tiny_domain_bundle(tmp_path_factory.mktemp("v2") / "b", data_dir=shared_data))
+
+
+def test_domain_bundle_triage_uses_the_domains_calibration(v2_bundle, ham_dir, pad_dir):
+    ham = sorted((ham_dir / "images").glob("*.jpg"))[:6]
+    res = triage_many(v2_bundle, ham, domain="auto")
+    for path, r in zip(ham, res, strict=True):
+        assert r.domain_source == "detected" and r.domain in ("dermoscopic", "clinical"), path.name
+        spec = v2_bundle.domains[r.domain]
+        assert r.thresholds == dict(spec.thresholds) and r.domain_threshold == v2_bundle.detector.thresholds[r.domain]
+        assert r.in_domain == (r.domain_distance <= r.domain_threshold)
+        emb = v2_bundle.embed([r.image])
+        assert r.p_malignant == pytest.approx(float(v2_bundle.predict_embeddings(emb, r.domain).p_malignant[0]))
+        if r.in_domain and r.p_interval is not None:
+            assert r.p_interval[0] <= r.p_malignant <= r.p_interval[1]
+    declared = triage(v2_bundle, ham[0], domain="clinical")
+    assert declared.domain == "clinical" and declared.domain_source == "declared"
+    pad = sorted((pad_dir / "images").glob("*.png"))[0]
+    assert triage(v2_bundle, pad, domain="not sure").domain_source == "detected"
+
+
+def test_noise_and_a_missing_domain_come_back_out_of_domain(v2_bundle, bundle):
+    rng = np.random.default_rng(0)
+    for seed in range(4):
+        noise = Image.fromarray(np.random.default_rng(seed).integers(0, 256, (256, 256, 3), dtype=np.uint8))
+        r = triage(v2_bundle, noise)
+        assert r.status == "retake" or (not r.in_domain and r.tier != "LOW" and r.confidence == "none"), seed
+    photo = Image.fromarray(rng.integers(90, 160, (64, 64, 3), dtype=np.uint8))
+    legacy = triage(bundle, photo, domain="clinical")  # the format-1 tiny bundle has no clinical domain
+    assert legacy.status == "retake" or (not legacy.in_domain and legacy.tier != "LOW" and legacy.p_interval is None)
+
+
+def test_a_gate_check_flagged_out_of_domain_makes_the_result_out_of_domain(v2_bundle, ham_dir, monkeypatch):
+    from skintag import images as img_mod
+
+    real = img_mod.intake
+
+    def flagged(*args, **kwargs):
+        got = real(*args, **kwargs)
+        check = {"name": "noise", "value": 1.0, "limit": 0.5, "verdict": "warn", "message": "looks like noise",
+                 "out_of_domain": True}
+        return replace(got, quality={"verdict": "warn", "checks": [check]})
+
+    from dataclasses import replace
+
+    monkeypatch.setattr(img_mod, "intake", flagged)
+    r = triage(v2_bundle, sorted((ham_dir / "images").glob("*.jpg"))[0])
+    assert not r.in_domain and r.confidence == "none" and r.tier != "LOW" and r.p_interval is None

@@ -33,10 +33,10 @@ DEFAULTS: dict[str, Any] = {
         "datasets": None,
         "require_images": True,
         "limit_per_split": None,
-        "split": {"use_official": False, "val_frac": 0.15, "test_frac": 0.15},
+        "split": {"use_official": False, "val_frac": 0.15, "test_frac": 0.15, "near_duplicate_threshold": None},
     },
     "backbone": {"source": None, "config": None, "preprocessing": None, "revision": None},
-    "embed": {"batch_size": 64},
+    "embed": {"batch_size": 64, "tta": "none"},
     "finetune": {
         "enabled": True,
         "unfreeze_layers": 4,
@@ -61,13 +61,24 @@ DEFAULTS: dict[str, Any] = {
         "xgb_condition": dict(_XGB_DEFAULTS),
         "early_stopping_rounds": 50,
         "sample_weights": "fairness",
+        "family": "xgboost",
+        "select_metric": "val_accuracy",
     },
     "calibrate": {
         "method": "isotonic",
         "operating_points": {"sensitivity_95": 0.95},
         "default_operating_point": "sensitivity_95",
     },
-    "evaluate": {"n_boot": 1000, "ci": 0.95, "ece_bins": 15, "external": [], "external_limit": None},
+    "domains": {
+        "primary": "dermoscopic",
+        "others": {},
+        "methods": {},
+        "folds": 5,
+        "targets": {"moderate_sensitivity": 0.95, "high_specificity": 0.90},
+        "critical_conditions": [0],
+        "detector_quantile": 0.99,
+    },
+    "evaluate": {"n_boot": 1000, "ci": 0.95, "ece_bins": 15, "external": [], "external_limit": None, "lodo": False},
     "export": {
         "out_dir": None,
         "license": "unspecified",
@@ -89,7 +100,8 @@ def _merge(base: dict[str, Any], override: dict[str, Any], where: str) -> dict[s
             if not isinstance(value, dict):
                 raise ConfigError(f"Config key {where}{key!r} must be a mapping of XGBoost parameters")
             out[key] = {**base[key], **value}
-        elif isinstance(base[key], dict) and key not in ("config", "operating_points", "thresholds", "preprocessing"):
+        elif isinstance(base[key], dict) and key not in ("config", "operating_points", "thresholds", "preprocessing",
+                                                         "others", "methods", "targets"):
             if not isinstance(value, dict):
                 raise ConfigError(f"Config key {where}{key!r} must be a mapping, found {type(value).__name__}")
             out[key] = _merge(base[key], value, f"{where}{key}.")
@@ -137,7 +149,7 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     if method not in ("isotonic", "platt"):
         raise ConfigError(f"{source}: calibrate.method={method!r}; expected 'isotonic' or 'platt'")
     ops = cfg["calibrate"]["operating_points"]
-    if cfg["calibrate"]["default_operating_point"] not in ops:
+    if cfg["calibrate"]["default_operating_point"] not in (*ops, "screening"):
         raise ConfigError(
             f"{source}: calibrate.default_operating_point={cfg['calibrate']['default_operating_point']!r} "
             f"is not one of calibrate.operating_points {sorted(ops)}"
@@ -145,6 +157,24 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     for name, target in ops.items():
         if not 0.0 < float(target) <= 1.0:
             raise ConfigError(f"{source}: operating point {name!r} target sensitivity {target!r} must be in (0, 1]")
+    if cfg["embed"]["tta"] not in ("none", "dihedral8", "auto"):
+        raise ConfigError(f"{source}: embed.tta={cfg['embed']['tta']!r}; expected 'none', 'dihedral8' or 'auto'")
+    if cfg["heads"]["family"] not in ("xgboost", "logistic", "auto"):
+        raise ConfigError(f"{source}: heads.family={cfg['heads']['family']!r}; expected 'xgboost', 'logistic' or 'auto'")
+    if cfg["heads"]["select_metric"] not in ("val_accuracy", "val_macro_auc", "val_malignant_auc"):
+        raise ConfigError(f"{source}: heads.select_metric={cfg['heads']['select_metric']!r}; expected val_accuracy, "
+                          "val_macro_auc or val_malignant_auc")
+    dom = cfg["domains"]
+    for name, how in dom["methods"].items():
+        if how not in ("isotonic", "platt"):
+            raise ConfigError(f"{source}: domains.methods.{name}={how!r}; expected 'isotonic' or 'platt'")
+    overlap = sorted({d for ds in dom["others"].values() for d in ds} & set(datasets))
+    if overlap or dom["primary"] in dom["others"]:
+        raise ConfigError(f"{source}: domains.others must name other domains and datasets than the training data "
+                          f"(overlap: {overlap or dom['primary']})")
+    for key in ("moderate_sensitivity", "high_specificity"):
+        if not 0.0 < float(dom["targets"].get(key, 0)) <= 1.0:
+            raise ConfigError(f"{source}: domains.targets.{key} must be in (0, 1]")
     return cfg
 
 

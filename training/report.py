@@ -97,8 +97,24 @@ def readme_block(cfg: dict[str, Any], config_path: str) -> str:
         f"DermaMNIST official test split ({test_name}, touched once by `evaluate`), beside MedMNIST v2:",
         "",
         medmnist_table(metrics, test_name, cfg["name"]),
+        *domain_readme_lines(json.loads((bundle / "manifest.json").read_text())),
         README_END,
     ])
+
+
+def domain_readme_lines(manifest: dict[str, Any]) -> list[str]:
+    """One table of the bundle's image domains: out-of-fold sensitivity at MODERATE (melanoma too), specificity, ECE."""
+    domains = manifest.get("domains") or {}
+    if not domains:
+        return []
+    rows = [[name, ", ".join(e["datasets"]), str(e["images"]), str(e.get("patients") or "—"),
+             _ci3(e["achieved"]["moderate"]["sensitivity"]),
+             "n/a" if e.get("critical_sensitivity_oof") is None else f"{e['critical_sensitivity_oof']:.3f} (n = {e['n_critical']})",
+             _ci3(e["achieved"]["moderate"]["specificity"]), f"{e['ece_oof']:.3f}"] for name, e in domains.items()]
+    return ["", "Per image domain, out of fold (calibrator and thresholds refitted without the held-out patients; "
+            "patient-cluster bootstrap 95 % CIs where patients are known):", "",
+            _md_table(["domain", "data", "images", "patients", "sensitivity at MODERATE or above", "melanoma",
+                       "specificity", "ECE"], rows)]
 
 
 def update_readme(readme: Path, block: str) -> None:
@@ -108,6 +124,89 @@ def update_readme(readme: Path, block: str) -> None:
     if start < 0 or end < 0:
         raise SystemExit(f"{readme} has no {README_BEGIN} … {README_END} markers")
     readme.write_text(text[:start] + block + text[end + len(README_END):], encoding="utf-8")
+
+
+def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
+    """What was chosen on validation (head family, test-time augmentation, training length) and the numbers behind it."""
+    ch = manifest.get("choices")
+    if not ch:
+        return []
+    out = ["## Choices made on validation only", "",
+           f"Rule: {ch['rule']}. Chosen: **{ch['head_family']} heads**, test-time augmentation **{ch['test_time_augmentation']}** "
+           "(dihedral8 = the embedding is the mean over the 8 flips/rotations of the 28-px input).", ""]
+    res_val = run / "heads" / "results_val.csv"
+    if res_val.is_file():
+        t = pd.read_csv(res_val)
+        cols = [c for c in ("model", "tta", "val_accuracy", "val_macro_auc", "val_malignant_auc", "chosen") if c in t]
+        out += [_md_table(cols, [[f"{v:.4f}" if isinstance(v, float) else v for v in r] for r in t[cols].itertuples(index=False)]), ""]
+    tl = ch.get("training_length") or {}
+    if tl.get("best_epoch"):
+        out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
+                f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}); it was reused as it is "
+                "(warm start: `finetune` finds its outputs match the config and only re-embeds).", ""]
+    return out
+
+
+def domain_sections(manifest: dict[str, Any], metrics: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """Per image domain: calibration data, validated thresholds and their out-of-fold sensitivity / specificity; the
+    detector; then every non-test evaluation set (cross-fitted domains, leave-one-domain-out, external)."""
+    out: list[str] = []
+    domains = manifest.get("domains") or {}
+    if domains:
+        rows = []
+        for name, e in domains.items():
+            a = e["achieved"]
+            rows.append([name, ", ".join(e["datasets"]), e["images"], e.get("patients") or "—", f"{e['prevalence']:.3f}",
+                         f"{e['calibration']['method']} ({e['calibration']['folds']} folds)",
+                         f"{e['thresholds']['moderate']:.4f}", f"{e['thresholds']['high']:.4f}",
+                         _ci3(a["moderate"]["sensitivity"]), _ci3(a["moderate"]["specificity"]),
+                         "n/a" if e.get("critical_sensitivity_oof") is None else
+                         f"{e['critical_sensitivity_oof']:.3f} of {e.get('n_critical')}",
+                         _ci3(a["high"]["specificity"]), f"{e['ece_oof']:.4f}"])
+        out += ["## Image domains (out of fold, by patient where patients are known)", "",
+                "MODERATE = screening point (target sensitivity "
+                f"{next(iter(domains.values()))['targets']['moderate_sensitivity']}, melanoma included on its own); HIGH = "
+                f"target specificity {next(iter(domains.values()))['targets']['high_specificity']}. Calibrator and thresholds "
+                "were refitted in each fold without the held-out patients; the CIs are patient-cluster bootstrap (Wilson "
+                "where a dataset has no patient ids).", "",
+                _md_table(["domain", "data", "images", "patients", "prevalence", "calibration", "MODERATE", "HIGH",
+                           "sensitivity ≥ MODERATE (95 % CI)", "specificity (95 % CI)", "melanoma sensitivity",
+                           "specificity < HIGH", "ECE"], rows), ""]
+        det = manifest.get("domain_detector") or {}
+        if det:
+            out += [f"Domain detector: Mahalanobis distance (Ledoit-Wolf), thresholds {json.dumps(det['thresholds'])} "
+                    f"(quantile {det['threshold_quantile']} of validation distances); validation {json.dumps(det['validation'])}.", ""]
+    test_name = "+".join(cfg["data"]["datasets"]) + "_test"
+    for name, res in metrics["sets"].items():
+        if name == test_name:
+            continue
+        o = res["overall"]
+        domain = (metrics.get("set_domains") or {}).get(name, "?")
+        ops = (metrics.get("set_operating_points") or {}).get(name, metrics["operating_points"])
+        op = metrics["default_operating_point"] if ops == metrics["operating_points"] else next(iter(ops))
+        kind = ("out-of-fold scores of the domain's cross-fitted calibration" if name in (metrics.get("crossfit") or {}) else
+                "leave-one-domain-out: scored with the other domain's calibration and thresholds" if name.startswith("lodo_")
+                else "external set, domain detected per image")
+        out += [f"## {name} (n = {o['n']}, {o['n_malignant']} malignant; {kind}; domain {domain}; CIs: {o.get('ci_method', 'bootstrap')})", "",
+                _md_table(["metric", "value (95 % CI)"], [
+                    ["malignant AUC", _ci(o["malignant_auc"])],
+                    [f"sensitivity at {op} (p ≥ {ops[op]:.4f})", _ci(o[f"sensitivity@{op}"])],
+                    [f"specificity at {op}", _ci(o[f"specificity@{op}"])],
+                    ["condition accuracy", _ci(o["accuracy"])],
+                    ["ECE raw head score / calibrated", f"{_ci(o['ece_raw'], 4)} / {_ci(o['ece_calibrated'], 4)}"],
+                ]), ""]
+        for by, label in (("fitzpatrick", "Fitzpatrick type"), ("fitzpatrick_group", "Fitzpatrick group")):
+            rows_g = res["per_group"].get(by)
+            if rows_g:
+                out += [f"By {label} (threshold {op}):", "",
+                        _md_table([label, "n", "malignant", "AUC", "sensitivity", "specificity"],
+                                  [[r[by], r["n"], r["n_pos"], _ci(r["malignant_auc"]), _ci(r["sensitivity"]),
+                                    _ci(r["specificity"])] for r in rows_g]), ""]
+    return out
+
+
+def _ci3(v: list[float]) -> str:
+    return f"{v[0]:.3f} ({v[1]:.3f}–{v[2]:.3f})"
 
 
 def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
@@ -143,8 +242,9 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
     out += ["## Model", "",
             f"- Backbone: `SiglipVisionModel` trained from scratch, {bb.get('n_parameters', 0) / 1e6:.2f} M parameters, "
             f"config {json.dumps(bb.get('config'))}; embedding size {manifest['embedding_size']} (MAP-pooled).",
-            f"- Heads: XGBoost binary (malignant) and condition heads on the fine-tuned embeddings; calibration: "
-            f"{manifest.get('calibration', {}).get('method', cfg['calibrate']['method'])} on validation; operating points "
+            f"- Heads: {manifest['heads']['binary']['type']} binary (malignant) and condition heads on the fine-tuned "
+            f"embeddings (test-time augmentation: {manifest.get('test_time_augmentation') or 'none'}); calibration per image "
+            f"domain (below); dermoscopic operating points "
             + ", ".join(f"{k} = {v:.4f}" for k, v in metrics["operating_points"].items()) + " (calibrated P(malignant)).",
             f"- Bundle size: {size / 1e6:.2f} MB ({size:,} bytes).", ""]
     if history:
@@ -157,11 +257,7 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
                              [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_accuracy']:.4f}", f"{h['val_macro_auc']:.4f}",
                                f"{h['val_malignant_auc']:.4f}", h["seconds"]] for h in history["history"]]))
         out.append("")
-    res_val = run / "heads" / "results_val.csv"
-    if res_val.is_file():
-        t = pd.read_csv(res_val)
-        out += ["## Heads on validation (model selection uses validation only)", "",
-                _md_table(list(t.columns), [[f"{v:.4f}" if isinstance(v, float) else v for v in r] for r in t.itertuples(index=False)]), ""]
+    out += choices_section(manifest, run)
 
     test_name = "+".join(cfg["data"]["datasets"]) + "_test"
     test = metrics["sets"][test_name]["overall"]
@@ -183,25 +279,7 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
         out += ["Baselines on the same test rows (point estimates):", "",
                 _md_table(["model", "ACC", "macro AUC", "malignant AUC"],
                           [[k, f"{v['accuracy']:.4f}", f"{v['macro_auc_ovr']:.4f}", f"{v['malignant_auc']:.4f}"] for k, v in base.items()]), ""]
-    for name in cfg["evaluate"]["external"]:
-        ext = metrics["sets"][name]
-        o = ext["overall"]
-        out += [f"## External: {name} (n = {o['n']}, {o['n_malignant']} malignant; smartphone photos downscaled to "
-                f"{manifest['image_size']} px)", "",
-                _md_table(["metric", "value (95 % CI)"], [
-                    ["malignant AUC", _ci(o["malignant_auc"])],
-                    [f"sensitivity at {op}", _ci(o[f"sensitivity@{op}"])],
-                    [f"specificity at {op}", _ci(o[f"specificity@{op}"])],
-                    ["condition accuracy", _ci(o["accuracy"])],
-                    ["ECE before / after calibration", f"{_ci(o['ece_raw'], 4)} / {_ci(o['ece_calibrated'], 4)}"],
-                ]), ""]
-        for by, label in (("fitzpatrick", "Fitzpatrick type"), ("fitzpatrick_group", "Fitzpatrick group")):
-            rows_g = ext["per_group"].get(by)
-            if rows_g:
-                out += [f"By {label} (threshold {op}):", "",
-                        _md_table([label, "n", "malignant", "AUC", "sensitivity", "specificity"],
-                                  [[r[by], r["n"], r["n_pos"], _ci(r["malignant_auc"]), _ci(r["sensitivity"]),
-                                    _ci(r["specificity"])] for r in rows_g]), ""]
+    out += domain_sections(manifest, metrics, cfg)
     out += ["Reproduce every number above from the committed bundle and the shared images: "
             f"`python -m training.reproduce --bundle {_rel(cfg['export']['out_dir'])}`.", ""]
     return "\n".join(out)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from skintag.settings import default_data_dir
-from training.stages.evaluate import evaluate_predictions, predictions_frame
+from training.stages.evaluate import bundle_embed_paths, bundle_predict, evaluate_predictions, predictions_frame
 
 COND_COLS = [f"cond_prob_{i}" for i in range(10)]
 
@@ -41,7 +41,6 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
     """Predict again for the images of one shipped predictions table; recompute its metrics unless ``limit`` is set
     (then only the first ``limit`` rows' predictions are compared)."""
     from skintag.data import load_dataset
-    from skintag.embeddings import load_image
 
     parts = []
     for dataset, ids in shipped.groupby("dataset", sort=False)["image_id"]:
@@ -53,22 +52,31 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
     rows = pd.concat(parts, ignore_index=True)
     if limit is not None:
         rows, shipped = rows.head(limit), shipped.head(limit)
-    pred = bundle.predict([load_image(p) for p in rows["image_path"]], batch_size=batch_size)
+    domain = (metrics.get("set_domains") or {}).get(name, bundle.default_domain)
+    emb = bundle_embed_paths(bundle, [str(p) for p in rows["image_path"]], batch_size)
+    pred = bundle_predict(bundle, emb, domain)
     split = str(shipped["split"].iloc[0])
-    again = predictions_frame(rows, pred.p_malignant, pred.p_malignant_raw, pred.condition_probs, split)
+    p_cal = pred.p_malignant
+    if split == "crossfit":  # re-run the domain's cross-fitting on the re-predicted raw scores
+        p_cal = crossfit_scores(pred.p_malignant_raw, rows, (metrics.get("crossfit") or {})[name]) \
+            if limit is None else shipped["y_score"].to_numpy(float)
+    again = predictions_frame(rows, p_cal, pred.p_malignant_raw, pred.condition_probs, split)
     out: dict[str, Any] = {
         "n": len(again),
         "labels_equal": bool((again["y_true"].to_numpy() == shipped["y_true"].to_numpy()).all()
                              and (again["condition_true"].to_numpy() == shipped["condition_true"].to_numpy()).all()),
-        "max_score_diff": float(np.max(np.abs(again["y_score"].to_numpy() - shipped["y_score"].to_numpy()))),
+        "max_score_diff": float(max(np.max(np.abs(again["y_score"].to_numpy() - shipped["y_score"].to_numpy())),
+                                    np.max(np.abs(again["y_score_raw"].to_numpy() - shipped["y_score_raw"].to_numpy())))),
         "max_cond_prob_diff": float(np.max(np.abs(again[COND_COLS].to_numpy() - shipped[COND_COLS].to_numpy()))),
     }
     if limit is None:
         cfg = {"seed": metrics["bootstrap"]["seed"],
                "evaluate": {"n_boot": metrics["bootstrap"]["n_boot"], "ci": metrics["bootstrap"]["ci"],
                             "ece_bins": metrics["ece_bins"]}}
-        res = evaluate_predictions(again, cfg, operating_points=metrics["operating_points"],
-                                   default_op=metrics["default_operating_point"],
+        ops = (metrics.get("set_operating_points") or {}).get(name, metrics["operating_points"])
+        res = evaluate_predictions(again, cfg, operating_points=ops,
+                                   default_op=metrics["default_operating_point"] if ops == metrics["operating_points"]
+                                   else next(iter(ops)),
                                    trained_classes=metrics["trained_classes"])
         reported = _flatten(json.loads(json.dumps(metrics["sets"][name])))
         recomputed = _flatten(json.loads(json.dumps(res)))
@@ -79,6 +87,17 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
         out["worst_metric"] = max(diffs, key=diffs.get) if diffs else None
         out["recomputed"] = res
     return out
+
+
+def crossfit_scores(raw: np.ndarray, rows: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
+    """Out-of-fold calibrated scores of a cross-fitted domain, recomputed with the recorded settings."""
+    from skintag.model.domains import cross_fit_domain
+    from training.stages.calibrate import _groups
+
+    fit = cross_fit_domain(raw, rows["malignant"].to_numpy(int), groups=_groups(rows), method=spec["method"],
+                           targets=spec["targets"], n_folds=int(spec["folds"]), random_state=int(spec["random_state"]),
+                           n_boot=0, critical=rows["condition_id"].isin(spec["critical_conditions"]).to_numpy())
+    return fit.p_oof
 
 
 def reproduce(bundle_dir: str | Path, data_root: str | Path | None = None, *, sets: list[str] | None = None,

@@ -117,6 +117,16 @@ class RunDir:
             fh.write(json.dumps({"stage": stage, "split": split, "n": len(out)}) + "\n")
         return out
 
+    def domain_rows(self, name: str, *, stage: str) -> pd.DataFrame:
+        """Rows of an extra image domain (``domains.others``) written by ``prepare``; logged like every access."""
+        path = self.require(self.root / "prepare" / f"domain_{name}.csv", stage=stage, producer="prepare")
+        dtypes: dict[str, Any] = {c: "string" for c in _STR_COLUMNS}
+        dtypes.update({"fitzpatrick": "Int64", "fitzpatrick_centaur": "Int64"})
+        out = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+        with (self.root / "access_log.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"stage": stage, "split": f"domain:{name}", "n": len(out)}) + "\n")
+        return out
+
     def access_log(self) -> list[dict[str, Any]]:
         path = self.root / "access_log.jsonl"
         if not path.is_file():

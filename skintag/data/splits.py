@@ -1,8 +1,10 @@
 """Train / validation / test splits: grouped, stratified, seeded, and written to disk once.
 
 Rows are grouped so that no patient and no lesion crosses splits: two rows are in the same group when they share a
-``patient_id`` or a ``lesion_id`` within a dataset (connected components, so a patient with several lesions stays whole);
-a row with neither is its own group (split by image). Each group is one sample for scikit-learn's ``StratifiedKFold``,
+``patient_id``, a ``lesion_id`` or a ``near_duplicate_group`` within a dataset (connected components, so a patient with
+several lesions stays whole); a row with none is its own group (split by image). Datasets without patient or lesion ids
+(DDI, Fitzpatrick17k) get ``near_duplicate_group`` from :func:`near_duplicate_groups`: images whose embeddings have a
+cosine similarity above a threshold are linked (the same lesion photographed twice, crops and resizes of one photo). Each group is one sample for scikit-learn's ``StratifiedKFold``,
 stratified by ``(malignant, domain)`` of the group (malignant if any of its rows is): the groups are cut into ``n_folds``
 (default 20) balanced folds and whole folds go to test and validation (``round(test_frac * n_folds)`` and
 ``round(val_frac * n_folds)`` folds, in a seeded random order), so the fractions are met to within one fold (5 %) and
@@ -46,7 +48,7 @@ def group_ids(df: pd.DataFrame) -> np.ndarray:
     cols: list[np.ndarray] = []
     offset = n
     dataset = df["dataset"].astype(str).to_numpy()
-    for column in ("patient_id", "lesion_id"):
+    for column in ("patient_id", "lesion_id", "near_duplicate_group"):
         if column not in df:
             continue
         values = df[column]
@@ -65,6 +67,47 @@ def group_ids(df: pd.DataFrame) -> np.ndarray:
     graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(offset, offset))
     _, labels = connected_components(graph, directed=False)
     return labels[:n]
+
+
+def near_duplicate_groups(embeddings: np.ndarray, threshold: float = 0.95, *, block: int = 2048) -> np.ndarray:
+    """Group label per row: connected components of the graph that links two rows whose embeddings have a cosine
+    similarity above ``threshold`` (so near-duplicates of near-duplicates share a group). Labels are 0..k-1 in order
+    of first appearance; a row with no near-duplicate is a group of its own.
+
+    Parameters
+    ----------
+    embeddings : (N, D) array (any scale; rows are L2-normalised here; an all-zero row links to nothing).
+    threshold : cosine similarity above which two images are taken to show the same lesion, in (-1, 1].
+    block : rows per block of the similarity product (memory is ``block * N`` floats).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2:
+        raise ConfigError(f"near_duplicate_groups needs an (N, D) array, got shape {x.shape}")
+    if not -1.0 < threshold <= 1.0:
+        raise ConfigError(f"near-duplicate threshold must be in (-1, 1], got {threshold}")
+    n = len(x)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    for start in range(0, n, block):
+        sim = x[start : start + block] @ x.T
+        i, j = np.nonzero(sim > threshold)
+        keep = (i + start) < j
+        rows.append(i[keep] + start)
+        cols.append(j[keep])
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(first)
+    relabel = np.empty(len(order), dtype=np.int64)
+    relabel[order] = np.arange(len(order))
+    return relabel[labels]
 
 
 def _check(df: pd.DataFrame) -> None:

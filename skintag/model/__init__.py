@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from skintag.model.backbone import Preprocessing, load_backbone, new_backbone
     from skintag.model.bundle import ModelBundle, Prediction, load_bundle, save_bundle
     from skintag.model.calibration import Calibrator, threshold_for_sensitivity
+    from skintag.model.domains import DomainDecision, DomainDetector, DomainSpec
     from skintag.model.heads import LogisticHead, XGBHead
     from skintag.model.manifest import read_manifest
 
@@ -30,10 +31,16 @@ _EXPORTS = {
     "Calibrator": "skintag.model.calibration",
     "threshold_for_sensitivity": "skintag.model.calibration",
     "read_manifest": "skintag.model.manifest",
+    "DomainSpec": "skintag.model.domains",
+    "DomainDecision": "skintag.model.domains",
+    "DomainDetector": "skintag.model.domains",
 }
 
 __all__ = [
     "Calibrator",
+    "DomainDecision",
+    "DomainDetector",
+    "DomainSpec",
     "LogisticHead",
     "ModelBundle",
     "Prediction",

@@ -278,3 +278,42 @@ def backbone_hash(model: SiglipVisionModel) -> str:
     digest = h.hexdigest()
     _HASH_MEMO[model] = (signature, digest)
     return digest
+
+
+def dihedral_views(pixel_values: Any) -> Any:
+    """The 8 dihedral views (4 rotations by 90°, each also mirrored) of a (N, C, H, W) tensor of square images, stacked
+    view-major into (8N, C, H, W): rows ``v * N + i`` are view ``v`` of image ``i``; view 0 is the input itself."""
+    import torch
+
+    views = []
+    for k in range(8):
+        v = torch.rot90(pixel_values, k % 4, dims=(2, 3))
+        views.append(torch.flip(v, dims=(3,)) if k >= 4 else v)
+    return torch.cat(views, dim=0)
+
+
+def pooled_embedding(backbone: Any, pixel_values: Any, *, tta: bool = False,
+                     output_attentions: bool = False) -> tuple[np.ndarray, Any]:
+    """(embeddings (N, D) float32, transformers outputs) of one forward pass under ``torch.no_grad``.
+
+    The embedding is the pooled (MAP) output; with ``tta`` it is the mean over the 8 dihedral views
+    (:func:`dihedral_views`), all run in one batch, and the returned outputs (hidden states, attentions) are cut to the
+    unaltered view so that explanations see the image as given.
+    """
+    import torch
+
+    x = pixel_values.to(dtype=torch.float32)
+    n = int(x.shape[0])
+    with torch.no_grad():
+        out = backbone(pixel_values=dihedral_views(x) if tta and n else x, output_attentions=output_attentions)
+    pooled = out.pooler_output.detach().to("cpu", dtype=torch.float32)
+    if tta and n:
+        pooled = pooled.reshape(8, n, -1).mean(dim=0)
+        out = type(out)(**{k: _first_rows(v, n) for k, v in out.items()})
+    return pooled.numpy(), out
+
+
+def _first_rows(value: Any, n: int) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_first_rows(v, n) for v in value)
+    return value[:n] if hasattr(value, "shape") else value

@@ -1,13 +1,15 @@
 """Model bundles: a directory holding everything needed to serve a model, verified before anything in it is loaded.
 
-Layout (``bundle_format_version`` 1)::
+Layout (``bundle_format_version`` 2; version 1 bundles still load, as one legacy ``dermoscopic`` domain)::
 
     manifest.json          what the bundle is (see below) and the SHA-256 of every other file
     backbone/              save_pretrained output: config.json + model.safetensors (absent when the manifest names a
                            Hugging Face model id instead)
     heads/binary.ubj       XGBoost's own format (+ binary.meta.json sidecar), or binary.json for a logistic head
     heads/condition.ubj    likewise, 10 conditions
-    calibration.json       isotonic thresholds or Platt slope/intercept
+    calibration.json       isotonic thresholds or Platt slope/intercept (the default domain's calibrator)
+    calibration/<domain>.json   each domain's own calibrator (version 2)
+    domains/detector.safetensors  the Mahalanobis domain detector: per-domain mean and precision matrix (version 2)
     model_card.md          rendered from the manifest and the evaluation by :func:`skintag.model.card.render_model_card`
     eval/...               optional extra files (metrics, prediction tables)
 
@@ -15,7 +17,10 @@ The manifest holds: bundle_format_version, name, version, created, backbone (sou
 source "huggingface" with hf_id and revision), preprocessing (image size, mean, std, resample), image_size,
 embedding_size, class_names, category_map, thresholds (tier cut-offs on calibrated probability), operating_points,
 training_data (dataset ids, split file hash, ...), metrics (summary), per_group, licence, software versions, heads,
-calibration and files (relative path -> SHA-256).
+calibration and files (relative path -> SHA-256). Version 2 adds ``domains`` (per image domain: datasets, images,
+patients, prevalence, calibration, targets, thresholds, achieved sensitivity/specificity with CIs, reliability table,
+optional per-domain head; see :mod:`skintag.model.domains`), ``default_domain``, ``domain_detector`` and
+``test_time_augmentation`` (``"dihedral8"``: the embedding is the mean over the 8 flips/rotations of the input).
 
 :func:`load_bundle` refuses a bundle whose format version it does not know, whose files are missing or differ from their
 recorded hash (naming the file), or that contains any pickle-based file; nothing in a bundle is unpickled.
@@ -40,6 +45,7 @@ import numpy as np
 from skintag.errors import ConfigError, ModelBundleError
 from skintag.model.backbone import Preprocessing
 from skintag.model.calibration import Calibrator
+from skintag.model.domains import DETECTOR_FILE, DomainDecision, DomainDetector, DomainSpec, parse_domains
 from skintag.model.heads import N_CONDITIONS, LogisticHead, XGBHead, head_type, load_head
 from skintag.model.manifest import (
     DEFAULT_THRESHOLDS,
@@ -55,8 +61,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
     from transformers import SiglipVisionModel
 
-BUNDLE_FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = frozenset({1})
+BUNDLE_FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = frozenset({1, 2})
+#: Test-time augmentation a bundle may declare: the mean embedding over the 8 dihedral views of the input.
+TTA_DIHEDRAL = "dihedral8"
 
 BACKBONE_DIR = "backbone"
 CALIBRATION_FILE = "calibration.json"
@@ -76,6 +84,9 @@ _COMPUTED_KEYS = frozenset(
         "heads",
         "calibration",
         "files",
+        "domains",
+        "domain_detector",
+        "test_time_augmentation",
     }
 )
 
@@ -237,6 +248,9 @@ class ModelBundle:
         condition_head: XGBHead | LogisticHead,
         calibrator: Calibrator,
         device: str = "cpu",
+        domains: Mapping[str, DomainSpec] | None = None,
+        detector: DomainDetector | None = None,
+        extra_heads: Mapping[str, XGBHead | LogisticHead] | None = None,
     ) -> None:
         self.path = Path(path)
         self.manifest = manifest
@@ -246,6 +260,9 @@ class ModelBundle:
         self.condition_head = condition_head
         self.calibrator = calibrator
         self.device = device
+        self.detector = detector
+        self.extra_heads = dict(extra_heads or {})
+        self._domains = dict(domains) if domains else parse_domains(manifest, {}, calibrator, str(path))
         self._backbone_key: str | None = None
 
     # -- manifest views ------------------------------------------------------------------------------------------------
@@ -283,6 +300,58 @@ class ModelBundle:
         return int(self.preprocessing.image_size)
 
     @property
+    def domains(self) -> dict[str, DomainSpec]:
+        """The bundle's image domains (one legacy ``dermoscopic`` domain for a version-1 bundle)."""
+        return dict(self._domains)
+
+    @property
+    def default_domain(self) -> str:
+        """The domain used when none is given: the manifest's ``default_domain``, else the first one."""
+        name = self.manifest.get("default_domain")
+        return str(name) if name in self._domains else next(iter(self._domains))
+
+    @property
+    def tta(self) -> str | None:
+        """The test-time augmentation the bundle declares (``"dihedral8"``) or None."""
+        return self.manifest.get("test_time_augmentation") or None
+
+    def domain(self, name: str | None = None) -> DomainSpec:
+        """One domain's spec (``None``: the default domain); ConfigError naming the known ones otherwise."""
+        name = name or self.default_domain
+        if name not in self._domains:
+            raise ConfigError(f"This bundle has no image domain {name!r}; it knows {sorted(self._domains)}")
+        return self._domains[name]
+
+    def calibrate(self, raw: np.ndarray, domain: str | None = None) -> np.ndarray:
+        """Calibrated P(malignant) of raw binary-head scores with the given domain's calibrator."""
+        raw = np.asarray(raw, dtype=np.float64)
+        return self.domain(domain).calibrator.predict(raw) if len(raw) else raw.copy()
+
+    def detect_domains(self, emb: np.ndarray, declared: str | None = None) -> list[DomainDecision]:
+        """One :class:`DomainDecision` per embedding row. Without a detector (version-1 bundles) every row is taken
+        to be in the declared (else default) domain, with no distance."""
+        emb = np.atleast_2d(np.asarray(emb, dtype=np.float64))
+        if self.detector is None:
+            name = declared or self.default_domain
+            known = name in self._domains
+            return [DomainDecision(name, float("nan"), float("nan"), known, {}) for _ in range(len(emb))]
+        if declared is not None and declared not in self.detector.domains:
+            near = self.detector.decide(emb)
+            return [DomainDecision(declared, float("nan"), float("nan"), False, d.distances) for d in near]
+        return self.detector.decide(emb, declared)
+
+    def detect_domain(self, embedding: np.ndarray) -> DomainDecision:
+        """The detector's decision for one embedding (D,)."""
+        return self.detect_domains(np.asarray(embedding).reshape(1, -1))[0]
+
+    def binary_head_for(self, domain: str | None = None) -> XGBHead | LogisticHead:
+        """The binary head a domain uses: its own ``head`` when it names one, else the shared binary head."""
+        spec = self._domains.get(domain or self.default_domain)
+        if spec is not None and spec.head:
+            return self.extra_heads[spec.head]
+        return self.binary_head
+
+    @property
     def embedding_size(self) -> int:
         return self.manifest.embedding_size
 
@@ -307,16 +376,13 @@ class ModelBundle:
         """One backbone pass: (embeddings (N, D) float32 = pooled MAP output, the transformers outputs).
 
         The outputs carry ``attentions`` (one (N, heads, P, P) tensor per encoder layer) when ``output_attentions``;
-        explanations reuse this pass. Runs under ``torch.no_grad``.
+        explanations reuse this pass. Runs under ``torch.no_grad``. With dihedral test-time augmentation the 8 views
+        go through in one batch, the embedding is their mean, and the outputs are those of the unaltered view.
         """
-        import torch
+        from skintag.model.backbone import pooled_embedding
 
-        with torch.no_grad():
-            out = self.backbone(
-                pixel_values=pixel_values.to(self.device, dtype=torch.float32), output_attentions=output_attentions
-            )
-        emb = out.pooler_output.detach().to("cpu", dtype=torch.float32).numpy()
-        return emb, out
+        return pooled_embedding(self.backbone, pixel_values.to(self.device), tta=self.tta == TTA_DIHEDRAL,
+                                output_attentions=output_attentions)
 
     def embed(self, images: Sequence[Image.Image], *, batch_size: int = 32) -> np.ndarray:
         """Embeddings (N, D) float32 of PIL images, in batches."""
@@ -329,21 +395,22 @@ class ModelBundle:
             return np.zeros((0, self.embedding_size), dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
-    def predict_embeddings(self, emb: np.ndarray) -> Prediction:
-        """Heads and calibration on precomputed embeddings (N, D)."""
+    def predict_embeddings(self, emb: np.ndarray, domain: str | None = None) -> Prediction:
+        """Heads and calibration on precomputed embeddings (N, D), with ``domain``'s head and calibrator (default:
+        the bundle's default domain)."""
         emb = np.asarray(emb, dtype=np.float32)
         if emb.ndim == 1:
             emb = emb[None, :]
         if emb.ndim != 2 or emb.shape[1] != self.embedding_size:
             raise ConfigError(f"Expected embeddings of shape (N, {self.embedding_size}), got {emb.shape}")
-        raw = np.asarray(self.binary_head.predict_proba(emb), dtype=np.float64)
-        cal = self.calibrator.predict(raw) if len(raw) else raw.copy()
+        raw = np.asarray(self.binary_head_for(domain).predict_proba(emb), dtype=np.float64)
+        cal = self.calibrate(raw, domain)
         cond = np.asarray(self.condition_head.predict_proba(emb), dtype=np.float64)
         return Prediction(p_malignant=cal, p_malignant_raw=raw, condition_probs=cond)
 
-    def predict(self, images: Sequence[Image.Image], *, batch_size: int = 32) -> Prediction:
+    def predict(self, images: Sequence[Image.Image], *, batch_size: int = 32, domain: str | None = None) -> Prediction:
         """Calibrated P(malignant), raw P(malignant) and the 10 condition probabilities for PIL images."""
-        return self.predict_embeddings(self.embed(images, batch_size=batch_size))
+        return self.predict_embeddings(self.embed(images, batch_size=batch_size), domain)
 
 
 # -- loading -----------------------------------------------------------------------------------------------------------
@@ -395,15 +462,11 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
         preprocessing = Preprocessing.from_manifest(dict(manifest.preprocessing))
     except ConfigError as exc:
         raise ModelBundleError(f"Manifest of {root}: {exc}") from exc
-    calibration_file = _safe_relpath(root, manifest.calibration_file)
-    try:
-        calibrator = Calibrator.from_dict(json.loads(calibration_file.read_text(encoding="utf-8")))
-    except json.JSONDecodeError as exc:
-        raise ModelBundleError(f"{calibration_file} is not valid JSON: {exc}") from exc
+    calibrator = _read_calibrator(_safe_relpath(root, manifest.calibration_file))
     heads = {}
     for kind, entry in manifest.heads.items():
         head = load_head(_safe_relpath(root, entry.file), entry.type)
-        if head.kind != kind:
+        if head.kind != kind.split("_", 1)[0]:
             raise ModelBundleError(f"Bundle {root}: heads.{kind} file {entry.file} holds a {head.kind} head")
         if head.n_features_ != manifest.embedding_size:
             raise ModelBundleError(
@@ -418,6 +481,20 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
         raise ModelBundleError(
             f"Bundle {root}: backbone width {hidden} differs from embedding_size {manifest.embedding_size}"
         )
+    calibrators = {}
+    for name, entry in (manifest.get("domains") or {}).items():
+        rel = (entry.get("calibration") or {}).get("file") if isinstance(entry, dict) else None
+        if not rel:
+            raise ModelBundleError(f"Manifest of {root}: domains.{name} lacks calibration.file")
+        calibrators[name] = _read_calibrator(_safe_relpath(root, rel))
+    domains = parse_domains(manifest, calibrators, calibrator, str(root))
+    for name, spec in domains.items():
+        if spec.head and spec.head not in heads:
+            raise ModelBundleError(f"Manifest of {root}: domain {name} names head {spec.head!r}, which heads lacks")
+    detector = None
+    det = manifest.get("domain_detector")
+    if det:
+        detector = DomainDetector.load(_safe_relpath(root, det.get("file", DETECTOR_FILE)), det.get("thresholds") or {})
     dev = _resolve_device(device)
     backbone = backbone.to(dev).eval()
     return ModelBundle(
@@ -429,7 +506,17 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
         condition_head=heads["condition"],
         calibrator=calibrator,
         device=dev,
+        domains=domains,
+        detector=detector,
+        extra_heads={k: v for k, v in heads.items() if k not in ("binary", "condition")},
     )
+
+
+def _read_calibrator(path: Path) -> Calibrator:
+    try:
+        return Calibrator.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ModelBundleError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def _load_bundle_backbone(root: Path, entry: BackboneEntry) -> SiglipVisionModel:
@@ -506,6 +593,12 @@ def save_bundle(
     manifest_fields: Mapping[str, Any],
     extra_files: Mapping[str, str | Path] | None = None,
     backbone_revision: str | None = None,
+    domains: Mapping[str, tuple[Mapping[str, Any], Calibrator]] | None = None,
+    detector: DomainDetector | None = None,
+    detector_info: Mapping[str, Any] | None = None,
+    extra_heads: Mapping[str, XGBHead | LogisticHead] | None = None,
+    tta: str | None = None,
+    default_domain: str | None = None,
 ) -> Path:
     """Write a complete model bundle to ``out_dir`` (replacing an earlier bundle there) and return its path.
 
@@ -523,6 +616,14 @@ def save_bundle(
         ``calibration_summary``, ``intended_use``, ``known_limits`` (list of str), and any other JSON-ready key.
     extra_files : bundle-relative path -> source file, copied in and hashed (e.g. "eval/metrics.json").
     backbone_revision : Hub revision when ``backbone`` is a model id (pin a commit for reproducibility).
+    domains : {name: (manifest entry, calibrator)} — see :func:`skintag.model.domains.domain_entry`; each calibrator
+        is written to the entry's ``calibration.file``. ``calibrator`` (the top-level one) should be the default
+        domain's.
+    detector, detector_info : the fitted :class:`~skintag.model.domains.DomainDetector` (its thresholds set) and extra
+        JSON for ``manifest["domain_detector"]`` (method, quantile, validation numbers).
+    extra_heads : per-domain heads by name (e.g. ``binary_clinical``), referenced by a domain entry's ``head``.
+    tta : ``"dihedral8"`` to average the embedding over the 8 dihedral views, else None.
+    default_domain : the domain used when none is given (default: the first of ``domains``).
 
     Raises
     ------
@@ -585,8 +686,9 @@ def save_bundle(
                 f"save_bundle: backbone image_size {cfg.image_size} differs from preprocessing image_size "
                 f"{preprocessing.image_size}"
             )
-    for kind, head in (("binary", binary_head), ("condition", condition_head)):
-        if head.kind != kind:
+    all_heads = {"binary": binary_head, "condition": condition_head, **dict(extra_heads or {})}
+    for kind, head in all_heads.items():
+        if head.kind != kind.split("_", 1)[0]:
             raise ConfigError(f"save_bundle: {kind}_head is a {head.kind} head")
         if head.n_features_ != embedding_size:
             raise ConfigError(
@@ -617,12 +719,20 @@ def save_bundle(
         if not isinstance(backbone, str):
             backbone.save_pretrained(tmp / BACKBONE_DIR, safe_serialization=True)
         head_entries = {}
-        for kind, head in (("binary", binary_head), ("condition", condition_head)):
+        for kind, head in all_heads.items():
             htype = head_type(head)
             rel = f"heads/{kind}.ubj" if htype == "xgboost" else f"heads/{kind}.json"
             head.save(tmp / rel)
             head_entries[kind] = {"type": htype, "file": rel, "classes": [int(c) for c in head.classes_]}
         (tmp / CALIBRATION_FILE).write_text(json.dumps(calibrator.to_dict(), indent=2) + "\n", encoding="utf-8")
+        domain_table: dict[str, Any] = {}
+        for name, (entry, cal) in (domains or {}).items():
+            rel = str(entry["calibration"]["file"])
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(json.dumps(cal.to_dict(), indent=2) + "\n", encoding="utf-8")
+            domain_table[name] = dict(entry)
+        if detector is not None:
+            detector.save(tmp / DETECTOR_FILE)
         for rel, src in extra.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
@@ -648,6 +758,16 @@ def save_bundle(
             "licence": fields.pop("licence", "unspecified"),
             "software": _software_versions(),
         }
+        if domain_table:
+            manifest["domains"] = domain_table
+            manifest["default_domain"] = default_domain or next(iter(domain_table))
+        if detector is not None:
+            manifest["domain_detector"] = {"method": "mahalanobis", "file": DETECTOR_FILE,
+                                           "thresholds": dict(detector.thresholds), **dict(detector_info or {})}
+        if tta:
+            if tta != TTA_DIHEDRAL:
+                raise ConfigError(f"save_bundle: unknown test-time augmentation {tta!r}; expected {TTA_DIHEDRAL!r}")
+            manifest["test_time_augmentation"] = tta
         for key, value in fields.items():
             manifest[key] = value
         manifest = _json_ready(_clean_nans(manifest), "manifest")

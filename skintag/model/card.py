@@ -2,9 +2,10 @@
 its evaluation predictions.
 
 Every number in the card comes from the inputs; the only fixed prose is the intended-use statement and the headings.
-The results by skin type are computed by the fairness engine, :func:`skintag.fairness.fairness_report`, at the
-bundle's default operating point with the Fairness Audit page's settings (:data:`CARD_AUDIT`), so the card and the page
-show the same rates, intervals and small-group flags for the same predictions. Parsed back by
+The results by skin type are computed by the fairness engine's shared audit, :func:`skintag.fairness.rules.audit_table`,
+at the rule triage applies (refer = MODERATE or above, per domain) with the Fairness Audit page's settings
+(:data:`CARD_AUDIT`; patients resampled when the predictions carry ``patient_id``), so the card, ``python -m
+skintag.fairness`` and the page show the same rates, intervals, evidence flags and verdicts for the same predictions. Parsed back by
 :func:`skintag.cards.load_model_card`.
 
 Accepted shapes
@@ -28,9 +29,10 @@ import pandas as pd
 import yaml
 
 from skintag import fitzpatrick
-from skintag.fairness.data import default_operating_point, read_predictions
-from skintag.fairness.export import display_table, markdown_table
-from skintag.fairness.report import RATE_NAMES, FairnessReport, fairness_report
+from skintag.fairness.data import read_predictions
+from skintag.fairness.export import display_table, gap_table, markdown_table
+from skintag.fairness.report import RATE_NAMES, FairnessReport
+from skintag.fairness.rules import audit_table, default_rule
 from skintag.stats import ECE_BINS
 
 INTENDED_USE = (
@@ -49,7 +51,7 @@ CARD_AUDIT: dict[str, Any] = {"random_state": 0}
 CARD_GROUPINGS = {"by type": "six", "by group": "three"}
 #: Columns of the engine's display table shown on the card, with their card headers.
 _CARD_COLUMNS = {"n": "n", "malignant": "malignant", "benign": "benign", "TPR": RATE_NAMES["tpr"],
-                 "TNR": RATE_NAMES["tnr"], "AUROC": RATE_NAMES["auroc"], "flags": "flags"}
+                 "TNR": RATE_NAMES["tnr"], "AUROC": RATE_NAMES["auroc"], "ECE": "ECE", "flags": "flags"}
 
 
 def _is_estimate(v: Any) -> bool:
@@ -167,10 +169,8 @@ def skin_type_reports(
     manifest: Mapping[str, Any], predictions: Mapping[str, pd.DataFrame] | None
 ) -> dict[str, FairnessReport]:
     """Fairness reports by skin type, ``"<set> (by type)"`` / ``"<set> (by group)"`` → report, for every evaluation
-    set whose ``fitzpatrick`` column has a known value, at the default operating point (0.5 without one, as the page)
-    with :data:`CARD_AUDIT`."""
-    op = default_operating_point(dict(manifest))
-    threshold = op[1] if op else 0.5
+    set whose ``fitzpatrick`` column has a known value, by :func:`skintag.fairness.rules.audit_table` (the rule triage
+    applies; the page's defaults) with :data:`CARD_AUDIT`."""
     out: dict[str, FairnessReport] = {}
     for name, df in (predictions or {}).items():
         if "fitzpatrick" not in df.columns:
@@ -179,36 +179,35 @@ def skin_type_reports(
         if not (coarse >= 0).any():
             continue
         for suffix, grouping in CARD_GROUPINGS.items():
-            out[f"{name} ({suffix})"] = fairness_report(
-                df["y_true"].to_numpy(), df["y_score"].to_numpy(), df["fitzpatrick"], threshold=threshold,
-                grouping=grouping, **CARD_AUDIT,
-            )
+            out[f"{name} ({suffix})"] = audit_table(df, manifest, grouping=grouping, **CARD_AUDIT)
     return out
 
 
 def card_group_table(report: FairnessReport) -> pd.DataFrame:
-    """The card's table of one report: the page's display cells (value and interval) for n, malignant, benign,
-    sensitivity, specificity, AUROC and the flags, plus the group's ECE."""
+    """The card's table of one report: the page's display cells (value and interval, ⚠ from fewer than the minimum
+    cases) for n, malignant, benign, sensitivity, specificity, AUROC, ECE and the flags."""
     table = display_table(report)[list(_CARD_COLUMNS)].rename(columns=_CARD_COLUMNS)
-    _, ece = report.calibration()
-    table.insert(len(table.columns) - 1, "ECE", ece.reindex(table.index).to_numpy())
     title = "Fitzpatrick type" if report.grouping == "six" else "Fitzpatrick group"
     return table.rename_axis(title)
 
 
 def _render_skin_types(manifest: Mapping[str, Any], reports: Mapping[str, FairnessReport]) -> str:
-    op = default_operating_point(dict(manifest))
     first = next(iter(reports.values()))
-    where = f"the default operating point `{op[0]}`" if op else "the threshold 0.5 (no operating point recorded)"
+    rule = default_rule(manifest)
+    where = f"{rule.words}" if rule else "the threshold 0.5 (the bundle records no rule)"
+    unit = ("patients resampled within groups" if first.clustered else
+            "images treated as independent (the predictions carry no patient id)")
     parts = [
-        f"At {where}: malignant when the calibrated P(malignant) ≥ {first.threshold:.4f}. Rates with {first.ci:.0%} "
-        f"Wilson intervals, AUROC with a bootstrap interval ({first.auroc_n_boot:,} resamples, random_state "
-        f"{first.random_state}), ECE over {ECE_BINS} bins — computed by the fairness engine, as the Fairness Audit "
-        f"page shows them. A group with fewer than {first.min_positives} malignant (benign) cases has its sensitivity "
-        "(false-positive rate) flagged as insufficient evidence."
+        f"At {where}. Rates with {first.ci:.0%} Wilson intervals, AUROC with a bootstrap interval "
+        f"({first.auroc_n_boot:,} resamples, random_state {first.random_state}), ECE over {ECE_BINS} bins; {unit} — "
+        "computed by the fairness engine, as the Fairness Audit page shows them. A group with fewer than "
+        f"{first.min_positives} malignant or {first.min_negatives} benign cases has the affected numbers flagged ⚠ "
+        "as insufficient evidence (an AUROC so flagged gets no interval). Gap verdicts: "
+        f"{first.method}."
     ]
     for name, report in reports.items():
-        parts += [f"### {name.replace('_', ' ')}", markdown_table(card_group_table(report))]
+        parts += [f"### {name.replace('_', ' ')}", markdown_table(card_group_table(report)),
+                  markdown_table(gap_table(report)[["difference", "tolerance", "verdict", "cases per group to decide"]])]
     return "\n\n".join(parts)
 
 
@@ -277,6 +276,74 @@ def _category_section(manifest: Mapping[str, Any]) -> str:
             + ". They are kept out of the green 'benign' group on purpose, so they are never presented as low risk."
         )
     return text
+
+
+def _triple(v: Any) -> str:
+    try:
+        est, lo, hi = (float(x) for x in v)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{est:.3f} ({lo:.3f}–{hi:.3f})"
+
+
+def _domains_section(manifest: Mapping[str, Any]) -> list[str]:
+    """The card's image-domain section (bundle format 2): per domain its data, calibration, validated thresholds and
+    the sensitivity / specificity they achieved out of fold; the domain detector and its validation."""
+    domains = manifest.get("domains")
+    if not isinstance(domains, Mapping) or not domains:
+        return []
+    rows = []
+    for name, e in domains.items():
+        cal = e.get("calibration") or {}
+        how = f"{cal.get('method')}" + (f", cross-fitted ({cal.get('folds')} folds)" if cal.get("cross_fitted") else "")
+        mod, high = (e.get("achieved") or {}).get("moderate", {}), (e.get("achieved") or {}).get("high", {})
+        thr = e.get("thresholds") or {}
+        crit = e.get("critical_sensitivity_oof")
+        rows.append([name, ", ".join(e.get("datasets") or []), str(e.get("images")), str(e.get("patients") or "—"),
+                     f"{float(e.get('prevalence') or 0):.1%}", how,
+                     f"{float(thr.get('moderate', float('nan'))):.4f} / {float(thr.get('high', float('nan'))):.4f}",
+                     _triple(mod.get("sensitivity")), _triple(mod.get("specificity")),
+                     "n/a" if crit is None else f"{crit:.3f} ({e.get('n_critical')})",
+                     _triple(high.get("specificity")),
+                     f"{float(e.get('ece_oof', float('nan'))):.3f}"])
+    out = ["", "## Image domains", "",
+           "Each domain has its own calibrator, tier thresholds and reliability table, fitted on that domain's "
+           "calibration/validation images only and never on test rows. MODERATE is the screening point (the target "
+           "sensitivity, melanoma included on its own); a score at or above it is never LOW. HIGH reaches the target "
+           "specificity. Every number here is out of fold: calibrator and thresholds were refitted without the "
+           "held-out patients (patient-cluster bootstrap CIs where patients are known, Wilson otherwise).", "",
+           _table(["domain", "data", "images", "patients", "malignant", "calibration", "MODERATE / HIGH threshold",
+                   "sensitivity ≥ MODERATE", "specificity < MODERATE", "melanoma sensitivity (n)",
+                   "specificity < HIGH", "ECE (out of fold)"], rows)]
+    det = manifest.get("domain_detector")
+    if isinstance(det, Mapping) and det:
+        val = det.get("validation") or {}
+        rec = val.get("recognised_in_domain") or {}
+        out += ["", f"Domain detector: {det.get('method')} distance on the backbone embedding (Ledoit-Wolf covariance "
+                f"per domain), threshold = the {float(det.get('threshold_quantile', 0)):.0%} quantile of each domain's "
+                "validation distances (" + ", ".join(f"{k} {float(v):.2f}" for k, v in (det.get("thresholds") or {}).items())
+                + "). Validation: " + ", ".join(f"{k} images recognised as in-domain {float(v):.1%}" for k, v in rec.items())
+                + (f"; uniform-noise images out of domain {float(val['noise_out_of_domain']):.0%} of "
+                   f"{val.get('n_noise')}" if "noise_out_of_domain" in val else "")
+                + "".join(f"; {k.replace('_', ' ')} {float(v):.3f}" for k, v in val.items() if k.startswith("auroc"))
+                + ". An image outside every domain is never tiered LOW and gets no interval."]
+    return out
+
+
+def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
+    ch = manifest.get("choices")
+    if not isinstance(ch, Mapping) or not ch:
+        return []
+    val = ch.get("validation") or {}
+    tl = ch.get("training_length") or {}
+    out = ["", "## Choices made on validation", "",
+           f"- Head family: **{ch.get('head_family')}**; test-time augmentation: **{ch.get('test_time_augmentation')}** "
+           f"(rule: {ch.get('rule')}).",
+           "- Validation numbers of the choice: " + ", ".join(f"{_label(k)} {float(v):.4f}" for k, v in val.items()) + "."]
+    if tl:
+        out.append(f"- Training length: best epoch {tl.get('best_epoch')} of {tl.get('epochs_run')} by validation "
+                   f"{tl.get('early_stopping_metric')} (early stopping).")
+    return out
 
 
 def render_model_card(
@@ -378,6 +445,8 @@ def render_model_card(
         out += ["", "## Training procedure", ""]
         out += [f"- {_label(k)}: {fmt_value(v)}" for k, v in training.items() if v not in (None, {}, [])]
 
+    out += _choices_section(manifest)
+    out += _domains_section(manifest)
     out += ["", "## Metrics", ""]
     out.append(_render_metrics(metrics) if metrics else "No evaluation recorded.")
     out += ["", "## Results by Fitzpatrick skin type", ""]

@@ -151,6 +151,12 @@ def _heads(raw: Mapping[str, Any], where: str) -> Mapping[str, HeadEntry]:
         if not isinstance(entry, dict) or "file" not in entry or "type" not in entry:
             raise ModelBundleError(f"Manifest of {where} lacks heads.{kind} with 'type' and 'file'")
         out[kind] = HeadEntry(type=str(entry["type"]), file=str(entry["file"]))
+    for kind, entry in heads.items():  # per-domain heads (bundle format 2), e.g. "binary_clinical"
+        if kind in out:
+            continue
+        if not isinstance(entry, dict) or "file" not in entry or "type" not in entry:
+            raise ModelBundleError(f"Manifest of {where}: heads.{kind} needs 'type' and 'file'")
+        out[kind] = HeadEntry(type=str(entry["type"]), file=str(entry["file"]))
     return MappingProxyType(out)
 
 

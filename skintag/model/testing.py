@@ -201,3 +201,58 @@ def build_tiny_bundle(
             },
             extra_files={"eval/split.csv": split_csv},
         )
+
+
+def build_tiny_domain_bundle(out_dir: str | Path, *, image_size: int = 32, random_state: int = 0,
+                             data_dir: str | Path | None = None, n_folds: int = 3) -> Path:
+    """A bundle of format version 2 with two domains: HAM10000 dermoscopy (``dermoscopic``) and PAD-UFES-20 photos
+    (``clinical``), each calibrated by :func:`skintag.model.domains.cross_fit_domain` (the clinical one by patient), and
+    a Mahalanobis domain detector fitted on both. Built from :func:`build_tiny_bundle`'s backbone and heads; needs the
+    shared data folder (HAM10000 and 24 PAD-UFES-20 photos)."""
+    import pandas as pd
+
+    from skintag.model.bundle import load_bundle, save_bundle
+    from skintag.model.domains import DomainDetector, cross_fit_domain, domain_entry
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = load_bundle(build_tiny_bundle(Path(tmp) / "v1", image_size=image_size, random_state=random_state,
+                                             data_dir=data_dir))
+        items = tiny_samples(data_dir)
+        if not items:
+            raise RuntimeError("build_tiny_domain_bundle needs the shared data folder")
+        meta = None
+        root = Path(items[-1]["path"]).parents[1]
+        if (root / "metadata.csv").is_file():
+            meta = pd.read_csv(root / "metadata.csv", usecols=["img_id", "patient_id"]).set_index("img_id")
+        images = []
+        for item in items:
+            with Image.open(item["path"]) as im:
+                images.append(im.convert("RGB"))
+        emb = base.embed(images)
+        raw = base.binary_head.predict_proba(emb)
+        y = np.array([it["malignant"] for it in items])
+        names = np.array(["dermoscopic" if it["dataset"] == "ham10000" else "clinical" for it in items])
+        patients = np.array([meta.loc[Path(it["path"]).name, "patient_id"] if meta is not None and
+                             it["dataset"] != "ham10000" else None for it in items], dtype=object)
+        domains, targets = {}, {"moderate_sensitivity": 0.95, "high_specificity": 0.90}
+        for name in ("dermoscopic", "clinical"):
+            m = names == name
+            groups = patients[m] if name == "clinical" else None
+            fit = cross_fit_domain(raw[m], y[m], groups=groups, method="platt", targets=targets, n_folds=n_folds,
+                                   random_state=random_state, n_boot=200)
+            entry = domain_entry(name, fit, datasets=["ham10000" if name == "dermoscopic" else "pad_ufes_20"],
+                                 images=int(m.sum()), patients=None if groups is None else len(set(groups)),
+                                 prevalence=float(y[m].mean()), targets=targets, n_folds=n_folds)
+            domains[name] = (entry, fit.calibrator)
+        detector = DomainDetector.fit({n: emb[names == n] for n in ("dermoscopic", "clinical")})
+        detector.set_thresholds({n: emb[names == n] for n in ("dermoscopic", "clinical")}, 1.0)
+        detector.thresholds = {k: v * 1.5 for k, v in detector.thresholds.items()}  # margin over the farthest image
+        fields = base.manifest.to_dict()
+        keep = ("name", "version", "description", "licence", "operating_points", "training_data", "known_limits")
+        fields = {k: fields[k] for k in keep if k in fields}
+        fields["thresholds"] = {k: domains["dermoscopic"][0]["thresholds"][k] for k in ("moderate", "high")}
+        return save_bundle(out_dir, backbone=base.backbone, preprocessing=base.preprocessing,
+                           binary_head=base.binary_head, condition_head=base.condition_head,
+                           calibrator=domains["dermoscopic"][1], manifest_fields=fields, domains=domains,
+                           detector=detector, detector_info={"threshold_quantile": 1.0, "note": "tiny test bundle"},
+                           default_domain="dermoscopic")

@@ -149,3 +149,37 @@ def test_fairness_weights_real_pad(pad_ham):
     assert w[rare].min() > w[common].max()
     with pytest.raises(ConfigError, match="needs column 'domain'"):
         fairness_weights(pad_ham.drop(columns="domain"))
+
+
+def test_near_duplicate_groups_link_similar_embeddings_transitively():
+    from skintag.data.splits import near_duplicate_groups
+
+    e = np.array([
+        [1.0, 0.0, 0.0],
+        [0.99, 0.141, 0.0],  # cos with row 0 = 0.99 / |(0.99, 0.141)| = 0.990
+        [0.96, 0.28, 0.0],   # cos with row 1 ≈ 0.990, with row 0 = 0.96: linked through row 1
+        [0.0, 0.0, 5.0],     # alone (scale does not matter)
+        [0.0, 0.0, 0.0],     # zero vector: links to nothing
+        [0.0, 0.01, 2.0],    # cos with row 3 ≈ 0.99999
+    ])
+    g = near_duplicate_groups(e, 0.98)
+    assert g.tolist() == [0, 0, 0, 1, 2, 1]
+    assert near_duplicate_groups(e, 0.999).tolist() == [0, 1, 2, 3, 4, 3]  # 0.99 links no longer hold
+    assert near_duplicate_groups(e, 0.98, block=2).tolist() == g.tolist()  # block size does not change the result
+
+
+def test_near_duplicates_stay_in_one_split():
+    rng = np.random.default_rng(0)
+    n = 400
+    base = rng.normal(size=(n // 2, 16))
+    emb = np.r_[base, base + rng.normal(scale=1e-3, size=base.shape)]  # every image has a near-duplicate
+    df = pd.DataFrame({"dataset": "ddi", "image_id": [f"i{i}" for i in range(n)], "malignant": rng.integers(0, 2, n),
+                       "domain": "clinical"})
+    from skintag.data.splits import near_duplicate_groups
+
+    df["near_duplicate_group"] = [f"nd{g}" for g in near_duplicate_groups(emb, 0.99)]
+    assert df["near_duplicate_group"].nunique() == n // 2
+    split = make_splits(df, random_state=0)
+    for a in range(n // 2):
+        assert split.iloc[a] == split.iloc[a + n // 2]
+    assert set(split) == {"train", "val", "test"}

@@ -59,7 +59,7 @@ def _resave(bundle, out: Path, backbone=None, backbone_revision=None, **fields) 
 
 def test_bundle_layout_and_manifest(tiny_bundle_dir: Path, bundle):
     m = bundle.manifest
-    assert m["bundle_format_version"] == 1
+    assert m["bundle_format_version"] == 2
     listed = set(m["files"])
     on_disk = {p.relative_to(tiny_bundle_dir).as_posix() for p in tiny_bundle_dir.rglob("*") if p.is_file()}
     assert on_disk - listed == {"manifest.json"}
@@ -148,10 +148,10 @@ def test_missing_file_is_refused(bundle_copy: Path):
 
 def test_unknown_format_version_is_refused(bundle_copy: Path):
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["bundle_format_version"] = 2
+    manifest["bundle_format_version"] = 3
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(
-        ModelBundleError, match=r"bundle_format_version 2, which this SkinTag cannot read \(supported: \[1\]\)"
+        ModelBundleError, match=r"bundle_format_version 3, which this SkinTag cannot read \(supported: \[1, 2\]\)"
     ):
         load_bundle(bundle_copy)
 

@@ -49,15 +49,39 @@ def test_dermamnist_test_metrics_reproduce(metrics: dict, shared_data: Path, der
 
 
 def test_pad_ufes_20_predictions_and_metrics_reproduce(metrics: dict, shared_data: Path, pad_dir: Path) -> None:
+    """The clinical domain's out-of-fold predictions: the raw scores are predicted again for a slice, and the metrics
+    (patient-cluster bootstrap CIs) recomputed from the shipped table."""
     r = reproduce(DEMO, shared_data, sets=["pad_ufes_20"], limits={"pad_ufes_20": 16})["pad_ufes_20"]
     assert r["labels_equal"] and r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
     shipped = pd.read_csv(DEMO / "eval" / "predictions_pad_ufes_20.csv")
-    assert len(shipped) == 249 and shipped["fitzpatrick"].between(1, 6).all()
+    assert len(shipped) == 249 and shipped["fitzpatrick"].between(1, 6).all() and set(shipped["split"]) == {"crossfit"}
     cfg = {"seed": metrics["bootstrap"]["seed"], "evaluate": {"n_boot": metrics["bootstrap"]["n_boot"],
            "ci": metrics["bootstrap"]["ci"], "ece_bins": metrics["ece_bins"]}}
-    res = evaluate_predictions(shipped, cfg, operating_points=metrics["operating_points"],
-                               default_op=metrics["default_operating_point"], trained_classes=metrics["trained_classes"])
+    ops = metrics["set_operating_points"]["pad_ufes_20"]
+    res = evaluate_predictions(shipped, cfg, operating_points=ops, default_op=next(iter(ops)),
+                               trained_classes=metrics["trained_classes"])
     reported = _flatten(metrics["sets"]["pad_ufes_20"])
     recomputed = _flatten(json.loads(json.dumps(res)))
     assert set(reported) == set(recomputed)
     assert reported == pytest.approx(recomputed, abs=1e-9, nan_ok=True)
+
+
+def test_demo_bundle_has_two_validated_domains(metrics: dict) -> None:
+    """The issue-8 targets, as the shipped bundle records them (out of fold, by patient, with CIs)."""
+    manifest = json.loads((DEMO / "manifest.json").read_text())
+    assert manifest["bundle_format_version"] == 2 and set(manifest["domains"]) == {"dermoscopic", "clinical"}
+    clin = manifest["domains"]["clinical"]
+    assert clin["images"] == 249 and clin["patients"] == 174 and clin["calibration"]["cross_fitted"]
+    sens = clin["achieved"]["moderate"]["sensitivity"]
+    assert sens[0] >= 0.90 and sens[1] <= sens[0] <= sens[2]
+    assert clin["critical_sensitivity_oof"] >= 0.90 and clin["ece_oof"] <= 0.10
+    for entry in manifest["domains"].values():
+        assert entry["thresholds"]["screening"] == entry["thresholds"]["moderate"] < entry["thresholds"]["high"]
+    assert "eval/predictions_dermamnist_test.csv" not in {b.get("file") for b in manifest["domains"].values()}
+    assert metrics["set_domains"] == {"dermamnist_test": "dermoscopic", "pad_ufes_20": "clinical",
+                                      "lodo_clinical": "dermoscopic"}
+
+
+def test_lodo_predictions_reproduce(shared_data: Path, pad_dir: Path) -> None:
+    r = reproduce(DEMO, shared_data, sets=["lodo_clinical"], limits={"lodo_clinical": 16})["lodo_clinical"]
+    assert r["labels_equal"] and r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5

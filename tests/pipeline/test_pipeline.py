@@ -246,3 +246,51 @@ def test_interrupted_finetune_resumes_to_the_same_weights(pipeline: dict, tmp_pa
     assert a.keys() == b.keys()
     for key in a:
         assert (a[key] - b[key]).abs().max().item() < 1e-6, key
+
+
+def test_two_domain_pipeline_cross_fits_by_patient_and_reproduces(tmp_path: Path, shared_data: Path,
+                                                                   dermamnist_dir: Path, pad_dir: Path) -> None:
+    """A clinical domain (PAD-UFES-20) next to DermaMNIST: calibrated by patient-grouped cross-fitting, detector on,
+    leave-one-domain-out set, head family and test-time augmentation chosen on validation; the out-of-fold scores are
+    recomputed exactly from the bundle (training.reproduce)."""
+    import torch
+
+    from skintag.model import load_bundle
+    from training.__main__ import run_stages
+    from training.reproduce import reproduce
+
+    torch.set_num_threads(1)
+    cfg = tiny_config(tmp_path, shared_data)
+    cfg["evaluate"].update(external=[], lodo=True)
+    cfg["embed"]["tta"] = "auto"
+    cfg["heads"]["family"] = "auto"
+    cfg["finetune"]["enabled"] = False
+    cfg["domains"].update(others={"clinical": ["pad_ufes_20"]}, methods={"clinical": "platt"}, folds=3)
+    run_stages(cfg, list(STAGES))
+    run = RunDir(cfg["run_dir"])
+    bundle = load_bundle(cfg["export"]["out_dir"])
+    m = bundle.manifest
+    assert m["bundle_format_version"] == 2 and set(bundle.domains) == {"dermoscopic", "clinical"}
+    clin = m["domains"]["clinical"]
+    assert clin["images"] == 249 and clin["patients"] == 174 and clin["calibration"]["folds"] == 3
+    assert bundle.detector is not None and set(bundle.detector.thresholds) == {"dermoscopic", "clinical"}
+    # every candidate (2 families x 2 embedding variants) was scored on validation; the best one was shipped
+    res = pd.read_csv(run.root / "heads" / "results_val.csv")
+    cands = res[res["candidate"]]
+    assert len(cands) == 4 and cands["chosen"].sum() == 1
+    best = cands.sort_values(["val_accuracy", "val_macro_auc"], ascending=False, kind="stable").iloc[0]
+    assert (m["choices"]["head_family"], m["choices"]["test_time_augmentation"]) == (best["model"], best["tta"])
+    # patients never span two cross-fitting folds
+    oof = pd.read_csv(run.root / "calibrate" / "crossfit_clinical.csv", dtype={"image_id": str})
+    rows = run.domain_rows("clinical", stage="check")
+    assert oof.merge(rows[["image_id", "patient_id"]], on="image_id").groupby("patient_id")["fold"].nunique().max() == 1
+    metrics = json.loads((Path(cfg["export"]["out_dir"]) / "eval" / "metrics.json").read_text())
+    assert set(metrics["sets"]) == {"dermamnist_test", "pad_ufes_20", "lodo_clinical"}
+    assert set(metrics["crossfit"]) == {"pad_ufes_20"}  # the clinical domain's out-of-fold predictions
+    assert metrics["sets"]["pad_ufes_20"]["overall"]["ci_method"] == "patient-cluster bootstrap"
+    assert metrics["set_domains"]["lodo_clinical"] == "dermoscopic"
+    readers = {(e["stage"], e["split"]) for e in run.access_log()}
+    assert {s for s, sp in readers if sp == "test"} == {"evaluate"}
+    for name, r in reproduce(Path(cfg["export"]["out_dir"]), shared_data).items():
+        assert r["labels_equal"] and r["max_score_diff"] < 1e-5, name
+        assert r["max_metric_diff"] < 1e-6, (name, r["worst_metric"])

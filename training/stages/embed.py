@@ -40,6 +40,26 @@ def embed_rows(cfg: dict[str, Any], run: RunDir, backbone: Any, preprocessing: A
     ).astype(np.float32)
 
 
+def embed_rows_tta(cfg: dict[str, Any], backbone: Any, preprocessing: Any, rows: pd.DataFrame) -> np.ndarray:
+    """Dihedral test-time-augmented embeddings (N, D) float32 of ``rows``: the mean over the 8 flips/rotations, as a
+    bundle with ``test_time_augmentation: dihedral8`` computes them (:func:`skintag.model.backbone.pooled_embedding`).
+    Not cached (the cache holds single-view embeddings)."""
+    return tta_embeddings(backbone, preprocessing, rows["image_path"].astype(str).tolist(),
+                          batch_size=int(cfg["embed"]["batch_size"]))
+
+
+def tta_embeddings(backbone: Any, preprocessing: Any, paths: list[str], *, batch_size: int = 256) -> np.ndarray:
+    """Mean embedding over the 8 dihedral views of each image file, in batches."""
+    from skintag.embeddings import load_image
+    from skintag.model.backbone import pooled_embedding
+
+    backbone.eval()
+    chunks = [pooled_embedding(backbone, preprocessing([load_image(p) for p in paths[i : i + batch_size]]), tta=True)[0]
+              for i in range(0, len(paths), batch_size)]
+    dim = int(backbone.config.hidden_size)
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, dim), np.float32)
+
+
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     from skintag.model.backbone import backbone_hash
 
@@ -52,6 +72,8 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         rows = run.rows(split, stage=STAGE)
         emb = embed_rows(cfg, run, backbone, preprocessing, rows, desc=f"embed {split}")
         np.save(out / f"embeddings_{split}.npy", emb)
+        if cfg["embed"]["tta"] != "none" and not cfg["finetune"]["enabled"]:  # else finetune writes them
+            np.save(out / f"embeddings_{split}_tta.npy", embed_rows_tta(cfg, backbone, preprocessing, rows))
         info[f"n_{split}"] = len(rows)
     info["dim"] = int(emb.shape[1])
     run.done(STAGE, info)

@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 PRED_COLUMNS = (
     ["image_id", "dataset", "domain", "y_true", "y_score", "condition_true"]
     + [f"cond_prob_{i}" for i in range(N_CONDITIONS)]
-    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw"]
+    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw", "patient_id"]
 )
 
 
@@ -55,13 +55,22 @@ def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, 
         df[col] = rows[col].to_numpy()
     df["split"] = split
     df["y_score_raw"] = np.asarray(p_raw, float)
+    df["patient_id"] = rows["patient_id"].to_numpy() if "patient_id" in rows else pd.NA
     return df[PRED_COLUMNS]
 
 
-def _est(metric: Any, *arrays: np.ndarray, n_boot: int, ci: float, seed: int) -> dict[str, Any]:
+def patient_clusters(pred: pd.DataFrame) -> np.ndarray | None:
+    """Patient ids of a predictions table for the cluster bootstrap, or None when it has none (rows independent)."""
+    if "patient_id" not in pred or pred["patient_id"].isna().all():
+        return None
+    return pred["patient_id"].astype(object).where(pred["patient_id"].notna(), None).to_numpy()
+
+
+def _est(metric: Any, *arrays: np.ndarray, n_boot: int, ci: float, seed: int,
+         clusters: np.ndarray | None = None) -> dict[str, Any]:
     from skintag.stats import bootstrap
 
-    return bootstrap(metric, *arrays, n_boot=n_boot, ci=ci, random_state=seed).to_dict()
+    return bootstrap(metric, *arrays, n_boot=n_boot, ci=ci, random_state=seed, clusters=clusters).to_dict()
 
 
 def set_metrics(
@@ -86,12 +95,14 @@ def set_metrics(
     probs = pred[[f"cond_prob_{i}" for i in range(N_CONDITIONS)]].to_numpy(float)
     classes = [c for c in sorted(set(cond_true.tolist())) if c in set(trained_classes)]
     known = np.isin(cond_true, classes)
-    kw = {"n_boot": n_boot, "ci": ci, "seed": seed}
+    clusters = patient_clusters(pred)
+    kw = {"n_boot": n_boot, "ci": ci, "seed": seed, "clusters": clusters}
+    kw_known = {**kw, "clusters": None if clusters is None else clusters[known]}
     out: dict[str, Any] = {
         "n": len(pred),
         "n_malignant": int(y.sum()),
         "accuracy": _est(accuracy, cond_true, probs, **kw),
-        "macro_auc_ovr": _est(lambda t, pr: macro_auc_ovr(t, pr, classes), cond_true[known], probs[known], **kw)
+        "macro_auc_ovr": _est(lambda t, pr: macro_auc_ovr(t, pr, classes), cond_true[known], probs[known], **kw_known)
         if len(classes) >= 2 else None,
         "malignant_auc": _est(binary_auc, y, p, **kw),
         "malignant_auc_raw": _est(binary_auc, y, raw, **kw),
@@ -102,6 +113,7 @@ def set_metrics(
         out[f"sensitivity@{name}"] = _est(lambda t, s, th=thr: sensitivity_specificity(t, s, th)[0], y, p, **kw)
         out[f"specificity@{name}"] = _est(lambda t, s, th=thr: sensitivity_specificity(t, s, th)[1], y, p, **kw)
     out["classes_in_macro_auc"] = classes
+    out["ci_method"] = "patient-cluster bootstrap" if clusters is not None else "bootstrap"
     out["rows_outside_trained_classes"] = int((~known).sum())
     return out
 
@@ -119,7 +131,7 @@ def group_metrics(
     for g in sorted(keys.unique(), key=str):
         part = pred[keys == g]
         y, p = part["y_true"].to_numpy(int), part["y_score"].to_numpy(float)
-        kw = {"n_boot": n_boot, "ci": ci, "seed": seed}
+        kw = {"n_boot": n_boot, "ci": ci, "seed": seed, "clusters": patient_clusters(part)}
         rows.append(
             {
                 by: str(g),
@@ -167,21 +179,18 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
     """save_bundle from the run's outputs (fine-tuned or starting backbone, shipped heads, calibrator, operating
     points, training-data ids)."""
     from skintag.model.bundle import save_bundle
-    from training.common import initial_backbone, make_preprocessing
+    from training.common import make_preprocessing
     from training.rundir import read_json
-    from training.stages.calibrate import load_calibration
-    from training.stages.finetune import best_backbone_dir
-    from training.stages.heads import load_shipped_heads
+    from training.stages.calibrate import final_backbone, load_calibration, load_domains
+    from training.stages.heads import load_shipped_heads, read_choice
 
-    if cfg["finetune"]["enabled"]:
-        from skintag.model.backbone import load_backbone
-
-        backbone = load_backbone(run.require(best_backbone_dir(run), stage=STAGE, producer="finetune"))
-    else:
-        backbone = initial_backbone(cfg)
+    backbone = final_backbone(cfg, run, stage=STAGE)
     preprocessing = make_preprocessing(cfg, backbone)
     heads = load_shipped_heads(run, stage=STAGE)
     calibrator, ops = load_calibration(run, stage=STAGE)
+    domains, detector, table = load_domains(run, stage=STAGE)
+    choice = read_choice(run, stage=STAGE)
+    primary = domains[cfg["domains"]["primary"]][0]["thresholds"]
     prep = run.read_done("prepare")
     ft = read_json(run.root / "finetune" / "history.json") if cfg["finetune"]["enabled"] else None
     ex = cfg["export"]
@@ -189,9 +198,11 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
         "name": cfg["name"],
         "version": cfg["version"],
         "description": f"SigLIP vision encoder ({'trained from scratch' if cfg['backbone']['source'] == 'scratch' else cfg['backbone']['source']}) "
-        f"with XGBoost heads, trained by `python -m training all` on {', '.join(cfg['data']['datasets'])}.",
+        f"with {choice['family']} heads, trained by `python -m training all` on {', '.join(cfg['data']['datasets'])}"
+        + "".join(f"; {name} domain: {', '.join(ds)} (calibrated by patient-grouped cross-fitting)"
+                  for name, ds in cfg["domains"]["others"].items()) + ".",
         "licence": ex["license"],
-        "thresholds": dict(ex["thresholds"]),
+        "thresholds": {"moderate": primary["moderate"], "high": primary["high"]},
         "operating_points": {k: v["threshold"] for k, v in ops.items()},
         "default_operating_point": cfg["calibrate"]["default_operating_point"],
         "training_data": {
@@ -209,6 +220,17 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
             "best_epoch": ft["best_epoch"] if ft else None,
             "calibration": cfg["calibrate"]["method"],
         },
+        "choices": {
+            "rule": f"highest validation {choice['metric']} (ties: validation macro AUC) over the candidates in "
+                    "eval/results_val.csv; the test split is not read",
+            "head_family": choice["family"],
+            "test_time_augmentation": choice["tta"],
+            "validation": choice["val"],
+            "training_length": {"best_epoch": ft["best_epoch"] if ft else None,
+                                "epochs_run": ft["epochs_run"] if ft else None,
+                                "early_stopping_metric": cfg["finetune"]["early_stopping_metric"],
+                                "best_val": ft["best_val"] if ft else None},
+        },
     }
     if ex.get("known_limits"):
         fields["known_limits"] = list(ex["known_limits"])
@@ -219,14 +241,40 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
     files = {"eval/splits.csv": run.splits_path, **(extra_files or {})}
     return save_bundle(out_dir, backbone=backbone, preprocessing=preprocessing, binary_head=heads["binary"],
                        condition_head=heads["condition"], calibrator=calibrator, manifest_fields=fields,
-                       extra_files=files)
+                       extra_files=files, domains=domains, detector=detector,
+                       detector_info={"threshold_quantile": table["detector"]["threshold_quantile"],
+                                      "validation": table["detector"]["validation"]},
+                       tta="dihedral8" if choice["tta"] == "dihedral8" else None,
+                       default_domain=cfg["domains"]["primary"])
+
+
+def bundle_predict(bundle: Any, emb: np.ndarray, domain: str) -> Any:
+    """The bundle's prediction of embeddings in ``domain``, or with each row's detected domain (``"auto"``)."""
+    from skintag.model.bundle import Prediction
+
+    if domain != "auto":
+        return bundle.predict_embeddings(emb, domain)
+    names = np.array([d.domain for d in bundle.detect_domains(emb)], dtype=object)
+    p, raw, cond = np.zeros(len(emb)), np.zeros(len(emb)), np.zeros((len(emb), N_CONDITIONS))
+    for name in sorted(set(names.tolist())):
+        m = names == name
+        pr = bundle.predict_embeddings(emb[m], name)
+        p[m], raw[m], cond[m] = pr.p_malignant, pr.p_malignant_raw, pr.condition_probs
+    return Prediction(p_malignant=p, p_malignant_raw=raw, condition_probs=cond)
+
+
+def bundle_embed_paths(bundle: Any, paths: list[str], batch_size: int) -> np.ndarray:
+    """The bundle's own embeddings of image files (test-time augmentation as the bundle declares)."""
+    from skintag.embeddings import load_image
+
+    out = [bundle.embed([load_image(p) for p in paths[i : i + batch_size]], batch_size=batch_size)
+           for i in range(0, len(paths), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, bundle.embedding_size), np.float32)
 
 
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
-    from accelerate import Accelerator
-
-    from skintag.embeddings import EmbeddingCache, extract_embeddings
     from skintag.model.bundle import load_bundle
+    from training.rundir import read_json
 
     setup_torch(cfg)
     out = run.stage_dir(STAGE)
@@ -235,9 +283,24 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     ops = bundle.operating_points
     default_op = cfg["calibrate"]["default_operating_point"]
     trained = [int(c) for c in bundle.condition_head.classes_]
-    sets: dict[str, tuple[pd.DataFrame, str]] = {test_set_name(cfg): (run.rows("test", stage=STAGE), "test")}
+    primary = cfg["domains"]["primary"]
+    batch = int(cfg["embed"]["batch_size"])
+    # name -> (rows, split, domain used to score them)
+    sets: dict[str, tuple[pd.DataFrame, str, str]] = {test_set_name(cfg): (run.rows("test", stage=STAGE), "test", primary)}
     for name in cfg["evaluate"]["external"]:
-        sets[name] = (external_rows(run, name, stage=STAGE), "external")
+        sets[name] = (external_rows(run, name, stage=STAGE), "external", "auto")
+    domains_table = read_json(run.root / "calibrate" / "domains.json")
+    crossfit: dict[str, Any] = {}
+    for name, datasets in cfg["domains"]["others"].items():
+        rows = run.domain_rows(name, stage=STAGE)
+        set_name = "+".join(datasets)  # e.g. pad_ufes_20: the clinical domain's out-of-fold predictions
+        sets[set_name] = (rows, "crossfit", name)
+        entry = domains_table["entries"][name]
+        crossfit[set_name] = {"domain": name, "method": entry["calibration"]["method"], "folds": entry["calibration"]["folds"],
+                              "random_state": int(cfg["seed"]), "targets": entry["targets"],
+                              "critical_conditions": entry["critical_conditions"]}
+        if cfg["evaluate"]["lodo"]:
+            sets["lodo_" + name] = (rows, "lodo", primary)
     metrics: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "model": {"name": bundle.name, "version": bundle.version},
@@ -246,20 +309,31 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         "bootstrap": {"n_boot": int(cfg["evaluate"]["n_boot"]), "ci": float(cfg["evaluate"]["ci"]), "seed": int(cfg["seed"])},
         "ece_bins": int(cfg["evaluate"]["ece_bins"]),
         "trained_classes": trained,
+        "set_domains": {name: dom for name, (_, _, dom) in sets.items()},
+        "crossfit": crossfit,
         "sets": {},
         "baselines": {},
     }
-    for name, (rows, split) in sets.items():
-        emb = extract_embeddings(bundle.backbone, bundle.preprocessing, rows["image_path"].astype(str).tolist(),
-                                 cache=EmbeddingCache(run.cache_dir), batch_size=int(cfg["embed"]["batch_size"]),
-                                 accelerator=Accelerator(), progress=True)
-        pr = bundle.predict_embeddings(emb)
-        pred = predictions_frame(rows, pr.p_malignant, pr.p_malignant_raw, pr.condition_probs, split)
+    for name, (rows, split, domain) in sets.items():
+        emb = bundle_embed_paths(bundle, rows["image_path"].astype(str).tolist(), batch)
+        pr = bundle_predict(bundle, emb, domain)
+        p_cal, p_raw = pr.p_malignant, pr.p_malignant_raw
+        if split == "crossfit":  # the domain's out-of-fold scores (its calibrator never saw these patients)
+            oof = pd.read_csv(run.root / "calibrate" / f"crossfit_{domain}.csv", dtype={"image_id": "string"})
+            if oof["image_id"].astype(str).tolist() != rows["image_id"].astype(str).tolist():
+                raise RuntimeError(f"calibrate/crossfit_{domain}.csv does not match the prepared {domain} rows")
+            p_cal, p_raw = oof["y_score"].to_numpy(float), oof["y_score_raw"].to_numpy(float)
+        pred = predictions_frame(rows, p_cal, p_raw, pr.condition_probs, split)
         pred.to_csv(out / f"predictions_{name}.csv", index=False)
-        metrics["sets"][name] = evaluate_predictions(pred, cfg, operating_points=ops, default_op=default_op, trained_classes=trained)
+        set_ops = ops if domain in ("auto", primary) else {
+            "screening": float(domains_table["entries"][domain]["thresholds"]["screening"])}
+        metrics["sets"][name] = evaluate_predictions(
+            pred, cfg, operating_points=set_ops, default_op=default_op if set_ops is ops else "screening",
+            trained_classes=trained)
+        metrics.setdefault("set_operating_points", {})[name] = set_ops
         metrics["baselines"][name] = _baselines(run, emb, rows, cfg)
         o = metrics["sets"][name]["overall"]
-        print(f"[evaluate] {name}: n={o['n']} ACC {o['accuracy']['value']:.4f} "
+        print(f"[evaluate] {name} ({domain}): n={o['n']} ACC {o['accuracy']['value']:.4f} "
               f"macro-AUC {o['macro_auc_ovr']['value'] if o['macro_auc_ovr'] else float('nan'):.4f} "
               f"malignant AUC {o['malignant_auc']['value']:.4f} ECE {o['ece_raw']['value']:.4f} -> {o['ece_calibrated']['value']:.4f}")
     write_json(out / "metrics.json", metrics)

@@ -389,7 +389,7 @@ def train(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
 
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     """Train (or resume), then re-embed train and validation with the best backbone."""
-    from training.stages.embed import embed_rows
+    from training.stages.embed import embed_rows, embed_rows_tta
 
     out = run.stage_dir(STAGE)
     if not cfg["finetune"]["enabled"]:
@@ -412,6 +412,8 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         rows = run.rows(split, stage=STAGE)
         emb = embed_rows(cfg, run, backbone, preprocessing, rows, desc=f"re-embed {split}")
         np.save(out / f"embeddings_{split}.npy", emb)
+        if cfg["embed"]["tta"] != "none":
+            np.save(out / f"embeddings_{split}_tta.npy", embed_rows_tta(cfg, backbone, preprocessing, rows))
     run.done(STAGE, {"enabled": True, "best_epoch": summary["best_epoch"], "best_val": summary["best_val"]})
     return summary
 

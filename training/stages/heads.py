@@ -1,5 +1,8 @@
-"""Stage ``heads``: XGBoost binary (malignant) and 10-class condition heads on the embeddings, early-stopped on
-validation, with the fairness sample weights; logistic-regression and majority baselines; a validation results table.
+"""Stage ``heads``: binary (malignant) and 10-class condition heads on the embeddings, with the fairness sample weights,
+for each candidate head family (XGBoost early-stopped on validation; logistic regression with C chosen on validation)
+and each embedding variant (one view; the mean over the 8 dihedral views = test-time augmentation); the family and
+variant with the best validation ``heads.select_metric`` are shipped (``heads/choice.json``); logistic and majority
+baselines; a validation results table with every candidate.
 
 Embeddings come from the fine-tuned backbone (``finetune/embeddings_*.npy``) when fine-tuning ran, else from the frozen
 backbone (``embed/``). When both exist, XGBoost heads on the frozen embeddings are trained too, as the stage-1 row of
@@ -16,7 +19,6 @@ import pandas as pd
 from training.rundir import RunDir, write_json
 
 STAGE = "heads"
-SHIPPED = {"binary": "xgb_binary.ubj", "condition": "xgb_condition.ubj"}
 
 
 def embedding_source(cfg: dict[str, Any], run: RunDir) -> str:
@@ -83,6 +85,29 @@ def val_row(name: str, emb_source: str, p_mal: np.ndarray, cond: np.ndarray, row
     }
 
 
+def _variants(cfg: dict[str, Any]) -> list[str]:
+    """Embedding variants to compare on validation: "single" (one view) and/or "dihedral8" (test-time augmentation)."""
+    tta = cfg["embed"]["tta"]
+    return {"none": ["single"], "dihedral8": ["dihedral8"], "auto": ["single", "dihedral8"]}[tta]
+
+
+def _families(cfg: dict[str, Any]) -> list[str]:
+    fam = cfg["heads"]["family"]
+    return ["xgboost", "logistic"] if fam == "auto" else [fam]
+
+
+def load_variant(run: RunDir, source: str, split: str, variant: str, *, stage: str) -> np.ndarray:
+    suffix = "_tta" if variant == "dihedral8" else ""
+    path = run.require(run.root / source / f"embeddings_{split}{suffix}.npy", stage=stage, producer=source)
+    return np.load(path)
+
+
+def choose(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The candidate row with the best validation ``metric`` (ties: higher macro AUC, then the earlier row)."""
+    cands = [r for r in results if r.get("candidate")]
+    return max(cands, key=lambda r: (round(r[metric], 12), round(r["val_macro_auc"], 12), -cands.index(r)))
+
+
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     from skintag.model.heads import LogisticHead, XGBHead
 
@@ -93,57 +118,92 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     y_tr = {"binary": train_rows["malignant"].to_numpy(int), "condition": train_rows["condition_id"].to_numpy(int)}
     y_va = {"binary": val_rows["malignant"].to_numpy(int), "condition": val_rows["condition_id"].to_numpy(int)}
     source = embedding_source(cfg, run)
-    X_tr = load_embeddings(run, source, "train", stage=STAGE)
-    X_va = load_embeddings(run, source, "val", stage=STAGE)
-    if len(X_tr) != len(train_rows) or len(X_va) != len(val_rows):
-        raise RuntimeError(
-            f"{source} embeddings ({len(X_tr)} train, {len(X_va)} val) do not match the prepared table "
-            f"({len(train_rows)}, {len(val_rows)}); rerun `{source}` after `prepare`"
-        )
     es = int(cfg["heads"]["early_stopping_rounds"])
     results: list[dict[str, Any]] = []
     info: dict[str, Any] = {"embeddings": source}
+    fitted: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def fit_xgb(tag: str, Xt: np.ndarray, Xv: np.ndarray, emb: str, save: bool) -> None:
+    def fit_family(family: str, Xt: np.ndarray, Xv: np.ndarray) -> dict[str, Any]:
         heads = {}
         for kind in ("binary", "condition"):
-            head = XGBHead(kind, dict(cfg["heads"][f"xgb_{kind}"]))
-            head.fit(Xt, y_tr[kind], sample_weight=w_tr, X_val=Xv, y_val=y_va[kind], w_val=w_va, early_stopping_rounds=es)
+            if family == "xgboost":
+                head = XGBHead(kind, dict(cfg["heads"][f"xgb_{kind}"]))
+                head.fit(Xt, y_tr[kind], sample_weight=w_tr, X_val=Xv, y_val=y_va[kind], w_val=w_va,
+                         early_stopping_rounds=es)
+            else:
+                head = LogisticHead(kind).fit(Xt, y_tr[kind], sample_weight=w_tr, X_val=Xv, y_val=y_va[kind], w_val=w_va)
             heads[kind] = head
-            if save:
-                head.save(out / SHIPPED[kind])
-                info[f"xgb_{kind}_best_iteration"] = head.best_iteration_
-        results.append(val_row(tag, emb, heads["binary"].predict_proba(Xv), heads["condition"].predict_proba(Xv), val_rows))
+        return heads
 
-    fit_xgb("xgboost", X_tr, X_va, source, save=True)
+    for variant in _variants(cfg):
+        X_tr = load_variant(run, source, "train", variant, stage=STAGE)
+        X_va = load_variant(run, source, "val", variant, stage=STAGE)
+        if len(X_tr) != len(train_rows) or len(X_va) != len(val_rows):
+            raise RuntimeError(
+                f"{source} embeddings ({len(X_tr)} train, {len(X_va)} val) do not match the prepared table "
+                f"({len(train_rows)}, {len(val_rows)}); rerun `{source}` after `prepare`"
+            )
+        for family in _families(cfg):
+            heads = fitted[(family, variant)] = fit_family(family, X_tr, X_va)
+            row = val_row(family, source, heads["binary"].predict_proba(X_va), heads["condition"].predict_proba(X_va),
+                          val_rows)
+            results.append({**row, "tta": variant, "candidate": True})
+    chosen = choose(results, cfg["heads"]["select_metric"])
+    family, variant = chosen["model"], chosen["tta"]
+    heads = fitted[(family, variant)]
+    for kind, head in heads.items():
+        head.save(out / shipped_name(kind, family))
+        if family == "xgboost":
+            info[f"xgb_{kind}_best_iteration"] = head.best_iteration_
+    choice = {"family": family, "tta": variant, "metric": cfg["heads"]["select_metric"],
+              "val": {k: chosen[k] for k in ("val_accuracy", "val_macro_auc", "val_malignant_auc")}}
+    write_json(out / "choice.json", choice)
+    X_tr = load_variant(run, source, "train", variant, stage=STAGE)
+    X_va = load_variant(run, source, "val", variant, stage=STAGE)
     for kind in ("binary", "condition"):
-        LogisticHead(kind).fit(X_tr, y_tr[kind], sample_weight=w_tr, X_val=X_va, y_val=y_va[kind], w_val=w_va).save(
-            out / f"logistic_{kind}.json"
-        )
-    logit = {k: LogisticHead.load(out / f"logistic_{k}.json") for k in ("binary", "condition")}
-    results.append(val_row("logistic", source, logit["binary"].predict_proba(X_va), logit["condition"].predict_proba(X_va), val_rows))
+        logit = fitted.get(("logistic", variant), {}).get(kind) or LogisticHead(kind).fit(
+            X_tr, y_tr[kind], sample_weight=w_tr, X_val=X_va, y_val=y_va[kind], w_val=w_va)
+        logit.save(out / f"logistic_{kind}.json")
     majority = {k: MajorityBaseline(k).fit(X_tr, y_tr[k], sample_weight=w_tr) for k in ("binary", "condition")}
     write_json(out / "majority.json", {k: m.to_dict() for k, m in majority.items()})
-    results.append(val_row("majority", "-", majority["binary"].predict_proba(X_va), majority["condition"].predict_proba(X_va), val_rows))
+    results.append({**val_row("majority", "-", majority["binary"].predict_proba(X_va),
+                              majority["condition"].predict_proba(X_va), val_rows), "tta": "-", "candidate": False})
     if source == "finetune" and run.is_done("embed"):
-        fit_xgb("xgboost (frozen backbone)", load_embeddings(run, "embed", "train", stage=STAGE),
-                load_embeddings(run, "embed", "val", stage=STAGE), "embed", save=False)
+        Xt0, Xv0 = (load_embeddings(run, "embed", s, stage=STAGE) for s in ("train", "val"))
+        h0 = fit_family("xgboost", Xt0, Xv0)
+        results.append({**val_row("xgboost (frozen backbone)", "embed", h0["binary"].predict_proba(Xv0),
+                                  h0["condition"].predict_proba(Xv0), val_rows), "tta": "single", "candidate": False})
 
     table = pd.DataFrame(results)
+    table["chosen"] = [(r["model"], r["tta"]) == (family, variant) and r["candidate"] for r in results]
     table.to_csv(out / "results_val.csv", index=False)
     print("[heads] validation results:\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"[heads] chosen on validation {choice['metric']}: {family} heads, test-time augmentation {variant}")
     info["results_val"] = results
+    info["choice"] = choice
     run.done(STAGE, info)
     return info
 
 
+def shipped_name(kind: str, family: str) -> str:
+    return f"{'xgb' if family == 'xgboost' else 'shipped'}_{kind}.{'ubj' if family == 'xgboost' else 'json'}"
+
+
+def read_choice(run: RunDir, *, stage: str) -> dict[str, Any]:
+    """The head family and test-time augmentation chosen on validation by ``heads``."""
+    from training.rundir import read_json
+
+    return read_json(run.require(run.root / STAGE / "choice.json", stage=stage, producer=STAGE))
+
+
 def load_shipped_heads(run: RunDir, *, stage: str) -> dict[str, Any]:
     """The XGBoost heads that go into the bundle."""
-    from skintag.model.heads import XGBHead
+    from skintag.model.heads import load_head
 
+    family = read_choice(run, stage=stage)["family"]
     return {
-        kind: XGBHead.load(run.require(run.root / STAGE / name, stage=stage, producer=STAGE))
-        for kind, name in SHIPPED.items()
+        kind: load_head(run.require(run.root / STAGE / shipped_name(kind, family), stage=stage, producer=STAGE), family)
+        for kind in ("binary", "condition")
     }
 
 

@@ -2,7 +2,8 @@
 
 Writes ``prepare/table.csv`` (the unified table plus ``split`` and ``sample_weight``), ``prepare/splits.csv`` (the split,
 keyed by dataset and image id, written once and reused), ``prepare/external_<name>.csv`` for each external evaluation
-set, the label audit, and ``prepare/DONE.json`` with the split's SHA-256 and counts. It refuses a split in which a
+set, ``prepare/domain_<name>.csv`` for each extra image domain (``domains.others``: calibrated by patient-grouped
+cross-fitting, never split into train/test), the label audit, and ``prepare/DONE.json`` with the split's SHA-256 and counts. It refuses a split in which a
 patient or a lesion appears in two parts.
 """
 
@@ -54,6 +55,32 @@ def _with_weights(table: pd.DataFrame) -> pd.Series:
     return weights
 
 
+def near_duplicate_column(cfg: dict[str, Any], run: RunDir, table: pd.DataFrame, threshold: float) -> pd.Series:
+    """``near_duplicate_group`` for rows of datasets without patient and lesion ids (e.g. DDI, Fitzpatrick17k): groups
+    of :func:`skintag.data.splits.near_duplicate_groups` on the starting backbone's embeddings (through the run's
+    embedding cache), keyed per dataset; NA elsewhere."""
+    from skintag.data.splits import near_duplicate_groups
+    from training.common import initial_backbone, make_preprocessing
+    from training.stages.embed import embed_rows
+
+    out = pd.Series(pd.NA, index=table.index, dtype="string")
+    ids = table[["patient_id", "lesion_id"]].notna().any(axis=1) if {"patient_id", "lesion_id"} <= set(table) else \
+        pd.Series(False, index=table.index)
+    todo = [d for d, part in table.groupby("dataset") if not ids[part.index].any()]
+    if not todo:
+        return out
+    backbone = initial_backbone(cfg)
+    pre = make_preprocessing(cfg, backbone)
+    for dataset in todo:
+        part = table[table["dataset"] == dataset]
+        emb = embed_rows(cfg, run, backbone, pre, part, desc=f"near-duplicates {dataset}")
+        groups = near_duplicate_groups(emb, threshold)
+        out.loc[part.index] = [f"nd{g}" for g in groups]
+        print(f"[prepare] {dataset}: {len(part)} images in {len(set(groups.tolist()))} near-duplicate groups "
+              f"(cosine > {threshold})")
+    return out
+
+
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     from skintag.data import load_dataset, load_datasets
     from skintag.data.splits import make_splits, save_splits
@@ -74,6 +101,8 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     # A canonical row order, whatever order the loaders return: stages index rows by position.
     table = table.sort_values(["dataset", "image_id"], kind="stable").reset_index(drop=True)
     split_cfg = data["split"]
+    if split_cfg.get("near_duplicate_threshold") is not None:
+        table["near_duplicate_group"] = near_duplicate_column(cfg, run, table, float(split_cfg["near_duplicate_threshold"]))
     table["split"] = make_splits(
         table,
         val_frac=float(split_cfg["val_frac"]),
@@ -89,10 +118,25 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     split_hash = split_file_hash(run.splits_path)
     audit.to_frame().to_csv(out / "label_audit.csv", index=False)
 
+    domain_rows: dict[str, int] = {}
+    for name, datasets in cfg["domains"]["others"].items():
+        parts = []
+        for ds in datasets:
+            rows = load_dataset(ds, data["root"]).table
+            parts.append(rows[rows["has_image"].astype(bool)])
+        dom = pd.concat(parts).sort_values(["dataset", "image_id"], kind="stable").reset_index(drop=True)
+        dom["split"] = "crossfit"
+        if split_cfg.get("near_duplicate_threshold") is not None:
+            dom["near_duplicate_group"] = near_duplicate_column(cfg, run, dom, float(split_cfg["near_duplicate_threshold"]))
+        dom.to_csv(out / f"domain_{name}.csv", index=False)
+        domain_rows[name] = len(dom)
+
     externals: dict[str, int] = {}
+    in_domains = {d for ds in cfg["domains"]["others"].values() for d in ds}
     for name in cfg["evaluate"]["external"]:
-        if name in data["datasets"]:
-            raise DataFileError(f"evaluate.external lists {name!r}, which is also a training dataset (data.datasets)")
+        if name in data["datasets"] or name in in_domains:
+            raise DataFileError(f"evaluate.external lists {name!r}, which is also training data (data.datasets or "
+                                "domains.others)")
         ext = load_dataset(name, data["root"]).table
         ext = ext[ext["has_image"].astype(bool)].sort_values("image_id", kind="stable").reset_index(drop=True)
         limit = cfg["evaluate"].get("external_limit")
@@ -120,6 +164,7 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         "counts": counts,
         "grouping_check": grouping,
         "external": externals,
+        "domain_rows": domain_rows,
     }
     run.done(STAGE, info)
     print(f"[prepare] {len(table)} rows: " + ", ".join(f"{s} {c['n']}" for s, c in counts.items())
