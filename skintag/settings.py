@@ -88,6 +88,16 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
                           f"expected a number from {lo:g} to {hi:g}")
 
 
+def _env_flag(name: str) -> bool:
+    """A yes/no environment variable: unset, "", 0, false, no → False; 1, true, yes → True; else ConfigError."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"Environment variable {name}={raw!r} is not a yes/no value; expected 1/0, true/false or yes/no")
+
+
 #: (lowest, highest) accepted value of each numeric setting, checked when :class:`Settings` is built.
 RANGES: dict[str, tuple[float, float]] = {
     "max_upload_mb": (0.01, 200.0),
@@ -124,6 +134,10 @@ class Settings:
     caselog_url : SQLAlchemy URL of the case log (``SKINTAG_CASELOG_URL``, e.g.
         ``postgresql+psycopg://user:password@host/db``); None = ``<app_data_dir>/caselog.sqlite3``.
     caselog_busy_timeout_s : how long a case-log writer waits for another's lock before retrying (0.1-600 s).
+    trusted_keys : PEM files of the Ed25519 public keys whose bundle signatures this deployment trusts
+        (``SKINTAG_TRUSTED_KEYS``, separated by ``os.pathsep``); when set, a bundle must carry a matching signature
+        (see :mod:`skintag.model.signing`).
+    require_signed_bundle : refuse an unsigned bundle even without trusted keys (``SKINTAG_REQUIRE_SIGNED_BUNDLE=1``).
     """
 
     data_dir: Path = field(default_factory=default_data_dir)
@@ -142,8 +156,14 @@ class Settings:
     api_max_shap_evals: int = 2000
     caselog_url: str | None = None
     caselog_busy_timeout_s: float = 30.0
+    trusted_keys: tuple[Path, ...] = ()
+    require_signed_bundle: bool = False
 
     def __post_init__(self) -> None:
+        for key in self.trusted_keys:
+            if not Path(key).is_file():
+                raise ConfigError(f"Trusted key {key} (environment variable SKINTAG_TRUSTED_KEYS) is not a file; "
+                                  "expected the PEM public key a bundle publisher gave you")
         for name, (lo, hi) in RANGES.items():
             _check_range(name, getattr(self, name), lo, hi)
         _check_range("api_port", self.api_port, 1, 65535)
@@ -176,6 +196,9 @@ class Settings:
             api_max_shap_evals=_env_int("SKINTAG_API_MAX_SHAP_EVALS", 2000),
             caselog_url=os.environ.get("SKINTAG_CASELOG_URL") or None,
             caselog_busy_timeout_s=_env_float("SKINTAG_CASELOG_BUSY_TIMEOUT_S", 30.0),
+            trusted_keys=tuple(Path(p).expanduser() for p in os.environ.get("SKINTAG_TRUSTED_KEYS", "").split(os.pathsep)
+                               if p.strip()),
+            require_signed_bundle=_env_flag("SKINTAG_REQUIRE_SIGNED_BUNDLE"),
         )
 
     @property

@@ -55,3 +55,19 @@ def test_page_shows_a_bad_setting_as_an_error(monkeypatch):
     assert [e.value for e in at.error] == [
         "SkinTag cannot start with this configuration: Environment variable SKINTAG_MAX_UPLOAD_MB='abc' is not a "
         "number. Correct or unset the variable and restart the app."]
+
+
+def test_trusted_keys_and_signature_flag_from_the_environment(monkeypatch, tmp_path):
+    key = tmp_path / "k.pub"
+    key.write_text("x")
+    monkeypatch.setenv("SKINTAG_TRUSTED_KEYS", f"{key}{__import__('os').pathsep}{key}")
+    monkeypatch.setenv("SKINTAG_REQUIRE_SIGNED_BUNDLE", "yes")
+    s = Settings.from_env()
+    assert s.trusted_keys == (key, key) and s.require_signed_bundle is True
+    monkeypatch.setenv("SKINTAG_TRUSTED_KEYS", str(tmp_path / "missing.pub"))
+    with pytest.raises(ConfigError, match="SKINTAG_TRUSTED_KEYS"):
+        Settings.from_env()
+    monkeypatch.delenv("SKINTAG_TRUSTED_KEYS")
+    monkeypatch.setenv("SKINTAG_REQUIRE_SIGNED_BUNDLE", "perhaps")
+    with pytest.raises(ConfigError, match="SKINTAG_REQUIRE_SIGNED_BUNDLE"):
+        Settings.from_env()

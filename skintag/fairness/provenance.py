@@ -20,18 +20,18 @@ def provenance(
     manifest: dict[str, Any] | None = None,
     created: str | None = None,
 ) -> dict[str, Any]:
-    """What an export describes: the model (name, version, fingerprint = SHA-256 over the bundle's file hash table,
-    as :func:`skintag.model.bundle.files_fingerprint`; ``None`` for another model's upload), the predictions file
+    """What an export describes: the model (name, version, fingerprint = SHA-256 of the canonical manifest, which
+    lists every file's hash, as :func:`skintag.model.signing.manifest_fingerprint`; ``None`` for another model's upload), the predictions file
     (name and SHA-256) and the time (UTC, ISO 8601)."""
     import datetime as dt
 
     model = None
     if manifest:
-        from skintag.model.bundle import files_fingerprint
+        from skintag.model.signing import manifest_fingerprint
 
         files = manifest.get("files")
         model = {"name": manifest.get("name"), "version": manifest.get("version"),
-                 "fingerprint": files_fingerprint(files) if isinstance(files, dict) and files else None}
+                 "fingerprint": manifest_fingerprint(manifest) if isinstance(files, dict) and files else None}
     return {
         "model": model,
         "predictions": {"file": predictions_name, "sha256": predictions_sha256},

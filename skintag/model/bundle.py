@@ -55,6 +55,7 @@ from skintag.model.manifest import (
     parse_manifest,
     read_manifest,
 )
+from skintag.model.signing import SIGNATURE_NAME, SignatureStatus, manifest_fingerprint, verify_signature
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -103,10 +104,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def files_fingerprint(files: Mapping[str, str]) -> str:
-    """SHA-256 over a manifest's file hash table (sorted JSON): identifies a bundle's exact content."""
-    payload = json.dumps(dict(sorted(files.items())), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def pickle_reason(path: str | Path) -> str | None:
@@ -157,6 +154,27 @@ def _safe_relpath(root: Path, rel: str) -> Path:
     return path
 
 
+#: Files of a bundle folder that its hash table does not list: the manifest itself and its detached signature.
+UNHASHED_FILES = frozenset({MANIFEST_NAME, SIGNATURE_NAME})
+
+
+def check_listing(root: Path, files: Mapping[str, str]) -> None:
+    """Refuse a bundle folder holding a file its manifest does not list (added after export, or its hash entry
+    deleted to switch off the check) or missing a listed file."""
+    present = set(_relative_files(root)) - UNHASHED_FILES
+    unlisted = sorted(present - set(files))
+    if unlisted:
+        raise ModelBundleError(
+            f"Model bundle {root} holds {len(unlisted)} file(s) its manifest does not list ({', '.join(unlisted[:5])}"
+            f"{' …' if len(unlisted) > 5 else ''}): a file was added or its hash entry removed. Re-export the bundle."
+        )
+    missing = sorted(set(files) - present)
+    if missing:
+        raise ModelBundleError(
+            f"Model bundle {root} is incomplete: file {missing[0]} listed in the manifest is missing"
+        )
+
+
 def verify_files(root: str | Path, manifest: Mapping[str, Any]) -> dict[str, str]:
     """Check every file listed in the manifest exists and matches its SHA-256; returns the file table.
 
@@ -171,6 +189,7 @@ def verify_files(root: str | Path, manifest: Mapping[str, Any]) -> dict[str, str
         raise ModelBundleError(
             f"Manifest of {root} has no 'files' table of SHA-256 hashes; the bundle cannot be verified"
         )
+    check_listing(root, files)
     for rel, expected in sorted(files.items()):
         path = _safe_relpath(root, rel)
         if not path.is_file():
@@ -183,6 +202,19 @@ def verify_files(root: str | Path, manifest: Mapping[str, Any]) -> dict[str, str
                 "re-export or re-download the bundle."
             )
     return dict(files)
+
+
+def verify_bundle(
+    path: str | Path, *, trusted: Mapping[str, Any] | None = None, require: bool = False
+) -> SignatureStatus:
+    """Everything :func:`load_bundle` checks before loading weights — format version, no pickles, no unlisted or
+    missing file, every SHA-256, the signature — without loading a model; returns the signature status."""
+    root = Path(path)
+    raw = read_manifest(root)
+    check_format_version(raw, root)
+    _check_no_pickles(root)
+    verify_files(root, raw)
+    return verify_signature(root, raw, trusted, require=require)
 
 
 def check_format_version(manifest: Mapping[str, Any], where: str | Path) -> int:
@@ -251,8 +283,11 @@ class ModelBundle:
         domains: Mapping[str, DomainSpec] | None = None,
         detector: DomainDetector | None = None,
         extra_heads: Mapping[str, XGBHead | LogisticHead] | None = None,
+        signature: SignatureStatus | None = None,
     ) -> None:
         self.path = Path(path)
+        #: what :func:`skintag.model.signing.verify_signature` found when the bundle was loaded
+        self.signature = signature or SignatureStatus("unsigned", None, "Signature not checked.")
         self.manifest = manifest
         self.backbone = backbone
         self.preprocessing = preprocessing
@@ -277,7 +312,7 @@ class ModelBundle:
     @property
     def fingerprint(self) -> str:
         """SHA-256 over the manifest's file hash table; changes whenever any file of the bundle changes."""
-        return files_fingerprint(self.manifest.files)
+        return manifest_fingerprint(self.manifest.raw)
 
     @property
     def class_names(self) -> list[str]:
@@ -422,7 +457,14 @@ def _require(manifest: Mapping[str, Any], key: str, where: Path) -> Any:
     return manifest[key]
 
 
-def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -> ModelBundle:
+def load_bundle(
+    path: str | Path,
+    *,
+    device: str = "cpu",
+    verify: bool = True,
+    trusted_keys: Mapping[str, Any] | None = None,
+    require_signature: bool = False,
+) -> ModelBundle:
     """Load and verify a model bundle directory.
 
     Parameters
@@ -430,6 +472,9 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
     path : the bundle directory (holding ``manifest.json``).
     device : "cpu", "cuda", "cuda:1", ... or "auto" (CUDA when available).
     verify : check every file against its SHA-256 first (the default; only skip it for a bundle you just verified).
+    trusted_keys : public keys by key id (:func:`skintag.model.signing.load_trusted_keys`); when given, the bundle must
+        carry a signature by one of them that matches its manifest.
+    require_signature : refuse an unsigned bundle even without trusted keys.
 
     Raises
     ------
@@ -444,14 +489,13 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
     files = _require(raw, "files", root)
     if not isinstance(files, dict):
         raise ModelBundleError(f"Manifest of {root}: 'files' must map relative paths to SHA-256 hex digests")
+    for rel in files:
+        _safe_relpath(root, rel)
     if verify:
         verify_files(root, raw)
     else:
-        for rel in files:
-            if not _safe_relpath(root, rel).is_file():
-                raise ModelBundleError(
-                    f"Model bundle {root} is incomplete: file {rel} listed in the manifest is missing"
-                )
+        check_listing(root, files)
+    signature = verify_signature(root, raw, trusted_keys, require=require_signature)
     manifest = parse_manifest(raw, root)
     if len(manifest.class_names) != N_CONDITIONS:
         raise ModelBundleError(
@@ -509,6 +553,7 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
         domains=domains,
         detector=detector,
         extra_heads={k: v for k, v in heads.items() if k not in ("binary", "condition")},
+        signature=signature,
     )
 
 

@@ -63,23 +63,45 @@ def render_sidebar(settings: Settings) -> None:
         st.markdown("### Status")
         try:
             manifest = read_manifest(settings.model_dir)
-            st.success(f"Model: **{manifest.get('name', '?')}** v{manifest.get('version', '?')}", icon="🧠")
+            st.success(f"Model: **{safe_md(manifest.get('name', '?'))}** v{safe_md(manifest.get('version', '?'))}",
+                       icon="🧠")
+            _render_integrity(settings)
         except ModelBundleError as exc:
-            st.error(f"Model not loaded: {exc}", icon="🧠")
+            st.error(f"Model not loaded: {safe_md(exc)}", icon="🧠")
         if settings.data_dir.is_dir():
             st.info(f"Data root: `{settings.data_dir}`", icon="🗂️")
         else:
             st.info(f"No data root at `{settings.data_dir}` (set `SKINTAG_DATA_DIR`).", icon="🗂️")
 
 
-def _load_and_warm(path: str) -> ModelBundle:
-    """Load (and hash-verify) the bundle at ``path``, then push one blank image through it with attention, so the first
-    real triage does not pay for the backbone's and heads' first-call set-up."""
+def _render_integrity(settings: Settings) -> None:
+    """The bundle's fingerprint and signature status, once the background load has checked them."""
+    try:
+        future = start_bundle_load(settings)
+    except ModelBundleError:
+        return
+    if not future.done():
+        st.caption("Integrity: checking file hashes and signature…")
+        return
+    try:
+        bundle = future.result()
+    except Exception as exc:  # noqa: BLE001 — shown, never raised: the triage page reports the load error too
+        st.error(f"Bundle refused: {safe_md(exc)}", icon="🔒")
+        return
+    icon = {"verified": "🔒", "untrusted": "🔓", "unsigned": "🔓"}.get(bundle.signature.state, "🔓")
+    st.caption(f"{icon} {safe_md(bundle.signature.message)} Fingerprint `{bundle.fingerprint[:16]}`")
+
+
+def _load_and_warm(path: str, trusted_keys: tuple[str, ...] = (), require_signature: bool = False) -> ModelBundle:
+    """Load (and hash- and signature-verify) the bundle at ``path``, then push one blank image through it with
+    attention, so the first real triage does not pay for the backbone's and heads' first-call set-up."""
     from PIL import Image
 
     from skintag.model import load_bundle
+    from skintag.model.signing import load_trusted_keys
 
-    bundle = load_bundle(path)
+    bundle = load_bundle(path, trusted_keys=load_trusted_keys(trusted_keys) or None,
+                         require_signature=require_signature)
     blank = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
     embedding, _ = bundle.forward_pixels(bundle.preprocess([blank]), output_attentions=True)
     bundle.predict_embeddings(embedding)
@@ -87,11 +109,13 @@ def _load_and_warm(path: str) -> ModelBundle:
 
 
 @st.cache_resource(show_spinner=False)
-def _bundle_future(path: str, manifest_mtime: float) -> Future[ModelBundle]:
-    """The (running or finished) background load of the bundle at ``path``: started once per process and manifest
-    version (``manifest_mtime`` is only a cache key)."""
+def _bundle_future(
+    path: str, manifest_mtime: float, trusted_keys: tuple[str, ...] = (), require_signature: bool = False
+) -> Future[ModelBundle]:
+    """The (running or finished) background load of the bundle at ``path``: started once per process, manifest
+    version (``manifest_mtime`` is only a cache key) and trust setting."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skintag-bundle")
-    future = pool.submit(_load_and_warm, path)
+    future = pool.submit(_load_and_warm, path, trusted_keys, require_signature)
     pool.shutdown(wait=False)  # the thread ends when the load does
     return future
 
@@ -111,7 +135,8 @@ def start_bundle_load(settings: Settings) -> Future[ModelBundle]:
             f"No model bundle at {settings.model_dir} (manifest.json is missing). Set SKINTAG_MODEL_DIR to a bundle "
             "directory or build the demo bundle (see README)."
         )
-    return _bundle_future(str(Path(settings.model_dir).resolve()), manifest.stat().st_mtime)
+    return _bundle_future(str(Path(settings.model_dir).resolve()), manifest.stat().st_mtime,
+                          tuple(str(k) for k in settings.trusted_keys), settings.require_signed_bundle)
 
 
 def get_bundle(settings: Settings) -> ModelBundle:

@@ -74,8 +74,9 @@ def full(sim, report):
 def test_every_export_records_model_data_time_settings_intersections_and_mitigation(full):
     import hashlib
 
-    fingerprint = hashlib.sha256(json.dumps({"a.txt": "00" * 32}, sort_keys=True, separators=(",", ":")).encode()
-                                 ).hexdigest()  # skintag.model.bundle.files_fingerprint of the file table
+    manifest = {"name": "demo", "version": "1.0.0", "files": {"a.txt": "00" * 32}}
+    fingerprint = hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+                                 ).hexdigest()  # the canonical manifest (which lists every file's hash)
     data = json.loads(full.to_json())
     assert data["provenance"]["model"] == {"name": "demo", "version": "1.0.0", "fingerprint": fingerprint}
     assert data["provenance"]["predictions"] == {"file": "p.csv", "sha256": "ab" * 32}

@@ -16,7 +16,8 @@ import torch
 from skintag import taxonomy
 from skintag.errors import ConfigError, ModelBundleError
 from skintag.model import load_bundle, save_bundle
-from skintag.model.bundle import files_fingerprint, sha256_file
+from skintag.model.bundle import sha256_file
+from skintag.model.signing import manifest_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +81,9 @@ def test_bundle_layout_and_manifest(tiny_bundle_dir: Path, bundle):
             == digest
             == hashlib.sha256((tiny_bundle_dir / rel).read_bytes()).hexdigest()
         )
-    expected_fp = hashlib.sha256(
-        json.dumps(dict(sorted(m["files"].items())), separators=(",", ":")).encode()
-    ).hexdigest()
-    assert bundle.fingerprint == expected_fp == files_fingerprint(m["files"])
+    # the fingerprint covers the whole manifest (thresholds, classes, preprocessing) and, through it, every file
+    expected_fp = hashlib.sha256(json.dumps(m, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert bundle.fingerprint == expected_fp == manifest_fingerprint(m)
     assert bundle.class_names == list(taxonomy.CONDITIONS)
     assert bundle.category_map == taxonomy.condition_category_map()
     assert bundle.thresholds == {"moderate": 0.30, "high": 0.60}
