@@ -167,21 +167,16 @@ def served_manifest(settings: Settings) -> Any:
         return None
 
 
-def fairness_threshold(options: FairnessOptions, manifest: Any) -> tuple[float, str]:
-    """The threshold asked for, else the served bundle's default operating point, else 0.5 — and where it came from."""
-    from skintag.fairness.data import default_operating_point
-
-    if options.threshold is not None:
-        return float(options.threshold), "request"
-    op = default_operating_point(dict(manifest)) if manifest is not None else None
-    if op is not None:
-        return op[1], f"the served model's operating point '{op[0]}'"
-    return 0.5, "default 0.5 (the served model has no operating point)"
-
-
 def run_fairness(df: pd.DataFrame, options: FairnessOptions, manifest: Any) -> dict[str, Any]:
-    """``POST /v1/fairness``: the report of a predictions table, as :meth:`FairnessReport.to_json` exports it."""
-    from skintag.fairness import fairness_report, validate_predictions
+    """``POST /v1/fairness``: the report of a predictions table, as :meth:`FairnessReport.to_json` exports it.
+
+    With a ``threshold`` in the request that threshold is audited for every row. Without one, the served bundle's own
+    decision rule is audited exactly as the Fairness Audit page, ``python -m skintag.fairness`` and the model card do
+    (:func:`skintag.fairness.rules.audit_table`: triage's referral rule per domain, patients resampled when the table
+    has a ``patient_id`` column); 0.5 when the server has no readable bundle."""
+    from skintag.fairness import validate_predictions
+    from skintag.fairness.report import fairness_report
+    from skintag.fairness.rules import audit_table, default_rule
 
     checked = validate_predictions(df, options.y_true, options.y_score, [options.group_column])
     grouping: str | None = options.grouping
@@ -189,13 +184,20 @@ def run_fairness(df: pd.DataFrame, options: FairnessOptions, manifest: Any) -> d
         grouping = "six" if options.group_column.lower().startswith("fitz") else None
     elif grouping == "none":
         grouping = None
-    threshold, source = fairness_threshold(options, manifest)
-    report = fairness_report(
-        checked.y_true, checked.y_score, df[options.group_column], threshold=threshold, grouping=grouping,
-        min_positives=options.min_positives, min_negatives=options.min_negatives, n_boot=options.n_boot, ci=options.ci,
-        tolerance=options.tolerance, include_flagged=options.include_flagged, reference=options.reference,
-        random_state=options.random_state,
-    )
+    common = {"grouping": grouping, "min_positives": options.min_positives, "min_negatives": options.min_negatives,
+              "n_boot": options.n_boot, "ci": options.ci, "tolerance": options.tolerance,
+              "include_flagged": options.include_flagged, "reference": options.reference,
+              "random_state": options.random_state}
+    if options.threshold is not None:
+        report = fairness_report(checked.y_true, checked.y_score, df[options.group_column],
+                                 threshold=float(options.threshold), **common)
+        source = "request"
+    else:
+        table = df.assign(y_true=checked.y_true, y_score=checked.y_score)
+        rule = default_rule(dict(manifest)) if manifest is not None else None
+        report = audit_table(table, dict(manifest) if manifest is not None else None,
+                             group_column=options.group_column, **common)
+        source = rule.words if rule is not None else "default 0.5 (the server has no readable model bundle)"
     return {"report": json.loads(report.to_json()), "notes": list(checked.notes), "threshold_source": source}
 
 

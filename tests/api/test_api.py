@@ -87,9 +87,12 @@ def test_health_ready_and_model(api, demo_bundle):
     got = schemas.ModelSummary.model_validate(resp.json()).model_dump()
     manifest = json.loads((DEMO / "manifest.json").read_text())
     assert {k: got[k] for k in identity} == identity
-    assert got["thresholds"] == manifest["thresholds"] == {"moderate": 0.3, "high": 0.6}
+    assert got["thresholds"] == manifest["thresholds"]
+    assert got["domains"] == manifest["domains"] and set(got["domains"]) == {"dermoscopic", "clinical"}
+    for spec in got["domains"].values():  # validated tiers: MODERATE is the screening point, HIGH above it
+        assert spec["thresholds"]["moderate"] == spec["thresholds"]["screening"] < spec["thresholds"]["high"]
     assert got["operating_points"] == manifest["operating_points"]
-    assert got["default_operating_point"] == "sensitivity_95"
+    assert got["default_operating_point"] == manifest["default_operating_point"]
     assert got["class_names"] == manifest["class_names"] and len(got["class_names"]) == 10
     assert got["category_map"] == manifest["category_map"]
     assert (got["image_size"], got["embedding_size"]) == (28, 128)
@@ -266,11 +269,15 @@ def test_fairness_report_from_a_csv_upload_and_from_json_rows(api):
                          data={"n_boot": "200", "tolerance": "0.1"}, timeout=TIMEOUT)
     assert resp.status_code == 200, resp.text
     body = schemas.FairnessResponse.model_validate(resp.json()).model_dump()
-    op = json.loads((DEMO / "manifest.json").read_text())["operating_points"]["sensitivity_95"]
-    expected = direct_report(df, threshold=op, n_boot=200, tolerance=0.1, random_state=0)
-    assert resp.json()["report"] == expected
-    assert body["report"]["threshold"] == op == pytest.approx(0.1485148514851485)
-    assert "sensitivity_95" in body["threshold_source"]
+    # no threshold asked: the bundle's own rule per domain, computed by the engine the page, CLI and card share
+    from skintag.fairness.rules import audit_table, default_rule
+
+    manifest = json.loads((DEMO / "manifest.json").read_text())
+    expected = audit_table(df, manifest, n_boot=200, tolerance=0.1, random_state=0, grouping="six",
+                           min_positives=5, min_negatives=5, ci=0.95, include_flagged=False,
+                           reference="between_groups")
+    assert resp.json()["report"] == json.loads(expected.to_json())
+    assert body["threshold_source"] == default_rule(manifest).words and "MODERATE or above" in body["threshold_source"]
     assert body["report"]["n_rows"] == len(df) == 249
     # the same rows as JSON, with an explicit threshold
     rows = df.astype(object).where(df.notna(), None).to_dict(orient="records")  # exact floats, NaN as null

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from skintag import taxonomy
-from skintag.fairness import fairness_report
 from skintag.model.card import read_eval_predictions, render_model_card
 
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
@@ -143,7 +141,8 @@ def test_card_from_manifest_defaults():
 
 def test_card_skin_type_tables_by_hand():
     body = _split(render_model_card(MANIFEST, METRICS, predictions=PREDICTIONS))[1]
-    assert "At the default operating point `half`: malignant when the calibrated P(malignant) ≥ 0.5000." in body
+    assert ("At the rule triage applies in demo 1.2.3: refer (tier MODERATE or above) when calibrated P(malignant) ≥ "
+            "0.3000, one threshold for every photo" in body)
     assert "### pad ufes 20 (by type)" in body and "### pad ufes 20 (by group)" in body
     header = "| Fitzpatrick type | n | malignant | benign | Sensitivity (TPR) | Specificity (TNR) | AUROC | ECE | flags |"
     assert header in body
@@ -151,8 +150,11 @@ def test_card_skin_type_tables_by_hand():
     row_i = next(line for line in body.splitlines() if line.startswith("| I | 60 |"))
     assert "| 1.000 (0.839–1.000) | 0.500 (0.352–0.648) | 1.000 (1.000–1.000) |" in row_i
     assert row_i.endswith("|  |")  # no flag
-    assert "| VI | 1 | 1 | 0 | 1.000 (0.207–1.000) | undefined | undefined |" in body
-    assert "| V | 5 | 3 | 2 |" in body and "TPR insufficient, FPR insufficient |" in body
+    # one malignant image: sensitivity flagged ⚠, AUROC undefined (one class), never a zero-width interval
+    assert "| VI | 1 | 1 | 0 | 1.000 (0.207–1.000) ⚠ | undefined | undefined |" in body
+    # 3 malignant / 2 benign: AUROC 1.000 flagged and without an interval (not "1.000 (1.000–1.000)")
+    row_v = next(line for line in body.splitlines() if line.startswith("| V | 5 | 3 | 2 |"))
+    assert "| 1.000 ⚠ |" in row_v and "insufficient evidence: TPR, FPR, PPV, NPV, AUROC, ECE |" in row_v
     assert "| unknown | 10 | 5 | 5 |" in body
     # types I and II together are the group I-II
     assert "| I-II | 100 | 50 | 50 | 1.000 (0.929–1.000) | 0.500 (0.366–0.634) |" in body
@@ -192,33 +194,68 @@ def _card_table(card: str, heading: str) -> pd.DataFrame:
     return pd.DataFrame(rows[2:], columns=rows[0]).set_index(rows[0][0])
 
 
-def _cell(value: float, lo: float, hi: float) -> str:
-    return "undefined" if not np.isfinite(value) else f"{value:.3f} ({lo:.3f}–{hi:.3f})"
-
-
 @pytest.mark.parametrize(("heading", "grouping"), [("pad ufes 20 (by type)", "six"), ("pad ufes 20 (by group)", "three")])
-def test_shipped_demo_card_shows_the_engines_numbers(heading, grouping):
-    """The committed card's per-skin-type table equals fairness_report on the shipped predictions with the Fairness
-    Audit page's settings (default operating point, random_state 0, engine defaults): same intervals, same flags."""
+def test_demo_card_shows_the_engines_numbers(heading, grouping):
+    """The card rendered from the shipped bundle has, per skin type, exactly the engine's cells: fairness_report on the
+    shipped predictions at the rule triage applies (refer = MODERATE or above) with the page's settings — same values,
+    intervals, ⚠ flags and verdicts."""
+    from skintag.fairness.export import flags_text, interval_cell
+    from skintag.fairness.rules import audit_table
+
     manifest = json.loads((DEMO / "manifest.json").read_text())
-    card = (DEMO / "model_card.md").read_text(encoding="utf-8")
+    card = render_model_card(manifest, manifest.get("metrics") or None, predictions=read_eval_predictions(DEMO))
     pred = pd.read_csv(DEMO / "eval" / "predictions_pad_ufes_20.csv")
-    threshold = manifest["operating_points"][manifest["default_operating_point"]]
-    rep = fairness_report(pred["y_true"], pred["y_score"], pred["fitzpatrick"], threshold=threshold, grouping=grouping,
-                          random_state=0)
+    rep = audit_table(pred, manifest, grouping=grouping, random_state=0)  # the rule per domain, patients resampled
+    assert "MODERATE or above" in rep.rule and "clinical" in rep.rule
     table = _card_table(card, heading)
     bg = rep.by_group
     assert list(table.index) == list(bg.index)
     for g, row in bg.iterrows():
         assert table.at[g, "n"] == str(int(row["n"])) and table.at[g, "malignant"] == str(int(row["positives"]))
-        for col, m in (("Sensitivity (TPR)", "tpr"), ("Specificity (TNR)", "tnr"), ("AUROC", "auroc")):
-            assert table.at[g, col] == _cell(row[m], row[f"{m}_lo"], row[f"{m}_hi"]), (g, m)
-        flags = [f for f, on in (("TPR insufficient", row["tpr_insufficient"]),
-                                 ("FPR insufficient", row["fpr_insufficient"])) if on]
-        assert table.at[g, "flags"] == ", ".join(flags)
-    if grouping == "six":  # the issue's example: type I specificity, Wilson interval, not a bootstrap 0.000–1.000
-        assert table.at["I", "Specificity (TNR)"] == "0.667 (0.208–0.939)"
-        assert table.at["VI", "Specificity (TNR)"] == "1.000 (0.207–1.000)"
+        for col, m, flag in (("Sensitivity (TPR)", "tpr", "tpr_insufficient"), ("Specificity (TNR)", "tnr",
+                             "fpr_insufficient"), ("AUROC", "auroc", "auroc_insufficient")):
+            assert table.at[g, col] == interval_cell(row[m], row[f"{m}_lo"], row[f"{m}_hi"], row[flag]), (g, m)
+        assert table.at[g, "flags"] == flags_text(row)
+    if grouping == "six":  # the issue's examples (3 benign type I, one type VI image): flagged, never certainty
+        for g in ("I", "VI"):
+            cell = table.at[g, "Specificity (TNR)"]
+            lo, hi = (float(x) for x in cell.split("(")[1].split(")")[0].split("–"))
+            assert cell.endswith("⚠") and hi - lo > 0.3, (g, cell)
+        assert table.at["VI", "ECE"].endswith("⚠")
+    assert f"| TPR | {rep.gaps.at['tpr', 'difference']:.3f} " in card and rep.verdicts["tpr"] in card
+
+
+def test_card_cli_and_page_show_the_same_numbers(tmp_path, monkeypatch, capsys):
+    """One engine: for the same predictions and bundle, the model card, ``python -m skintag.fairness`` and the Fairness
+    Audit page show the same cells (value, interval, ⚠) per skin type — with patients resampled in all three."""
+    from streamlit.testing.v1 import AppTest
+
+    from skintag.fairness.__main__ import main as cli
+    from skintag.fairness.simulate import simulate_predictions
+
+    bundle = tmp_path / "bundle"
+    (bundle / "eval").mkdir(parents=True)
+    manifest = {**MANIFEST, "files": {"x": "00" * 32}}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    pred = simulate_predictions(600, random_state=11)
+    pred["patient_id"] = [f"P{i // 2}" for i in range(len(pred))]
+    path = bundle / "eval" / "predictions_sim.csv"
+    pred.to_csv(path, index=False)
+    card = _card_table(render_model_card(manifest, METRICS, predictions=read_eval_predictions(bundle)), "sim (by type)")
+    cli([str(path)])
+    md = capsys.readouterr().out
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(bundle))
+    monkeypatch.setenv("SKINTAG_PREDICTIONS", str(path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app_pages" / "fairness_audit.py"),
+                           default_timeout=120).run()
+    assert not at.exception, at.exception
+    page = next(d.value for d in at.dataframe if "TPR" in d.value.columns and "TP" in d.value.columns)
+    assert "patients" in page.columns and "patients resampled within groups (300 patients" in md
+    for g in card.index:
+        for col, page_col in (("Sensitivity (TPR)", "TPR"), ("Specificity (TNR)", "TNR"), ("AUROC", "AUROC")):
+            assert card.at[g, col] == page.at[g, page_col], (g, col)
+            assert f"| {g} |" in md and card.at[g, col] in md
+        assert card.at[g, "flags"] == page.at[g, "flags"]
 
 
 def test_shipped_demo_card_is_the_rendered_card():
