@@ -5,7 +5,7 @@ manifest lists the SHA-256 of every other file, so the fingerprint covers the th
 preprocessing written in the manifest *and* every weight file: editing any of them changes it.
 
 A fingerprint only shows an edit to someone who compares it with a known value. A **signature** refuses the edit: the
-bundle's publisher signs the canonical manifest with an Ed25519 private key (``python -m skintag.model.signing sign``)
+bundle's publisher signs the canonical manifest with an Ed25519 private key (``python -m skintag.model sign``)
 and ships ``manifest.sig`` beside ``manifest.json``; a deployment names the publishers' public keys it trusts
 (``SKINTAG_TRUSTED_KEYS``). :func:`verify_signature` then tells apart
 
@@ -20,7 +20,6 @@ Keys are stored as PEM files (private keys written with mode 0600); nothing here
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -207,34 +206,3 @@ def verify_signature(
             "thresholds, classes, preprocessing or file hashes) was changed after signing; refusing it"
         ) from exc
     return SignatureStatus("verified", kid, f"Signature verified: signed by trusted key {kid}.")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m skintag.model.signing keygen PRIVATE.pem PUBLIC.pem`` | ``sign BUNDLE --key PRIVATE.pem`` |
-    ``verify BUNDLE --trusted PUBLIC.pem ...``."""
-    parser = argparse.ArgumentParser(prog="python -m skintag.model.signing", description=main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    kg = sub.add_parser("keygen", help="write a new Ed25519 key pair (PEM)")
-    kg.add_argument("private")
-    kg.add_argument("public")
-    sg = sub.add_parser("sign", help="sign a bundle's manifest (writes manifest.sig)")
-    sg.add_argument("bundle")
-    sg.add_argument("--key", required=True)
-    vf = sub.add_parser("verify", help="verify a bundle's signature and file hashes")
-    vf.add_argument("bundle")
-    vf.add_argument("--trusted", nargs="+", default=[])
-    args = parser.parse_args(argv)
-    if args.command == "keygen":
-        print(f"key id {generate_keypair(args.private, args.public)}")
-    elif args.command == "sign":
-        print(f"wrote {sign_bundle(args.bundle, args.key)}")
-    else:
-        from skintag.model.bundle import verify_bundle
-
-        status = verify_bundle(args.bundle, trusted=load_trusted_keys(args.trusted))
-        print(status.message)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
