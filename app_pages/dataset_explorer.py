@@ -9,7 +9,7 @@ import streamlit as st
 from skintag import cards
 from skintag.errors import SkintagError
 from skintag.ui import explorer as ui
-from skintag.ui.common import get_settings
+from skintag.ui.common import get_settings, safe_md
 
 settings = get_settings()
 st.title("Dataset Explorer")
@@ -17,7 +17,7 @@ st.caption("Every count and chart below is computed from the files under the dat
 
 # The data root is a server path: it comes from the settings (SKINTAG_DATA_DIR) only, never from a visitor.
 root = str(settings.data_dir)
-st.caption(f"Data root: `{root}` (set by `SKINTAG_DATA_DIR` when the app starts).")
+st.caption(f"Data root: {safe_md(root)} (set by `SKINTAG_DATA_DIR` when the app starts).")
 present = ui.present_datasets(root) if settings.data_dir.is_dir() else []
 if not present:
     ui.render_empty_state(root)
@@ -31,7 +31,7 @@ if not datasets:
 try:
     loaded = ui.load_table(root, tuple(datasets))
 except SkintagError as exc:
-    st.error(f"Could not load the selected datasets: {exc}")
+    st.error(f"Could not load the selected datasets: {safe_md(exc)}")
     st.stop()
 df = loaded.table
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from skintag.errors import ModelBundleError
 from skintag.model.manifest import read_manifest
-from skintag.ui.common import DISCLAIMER, get_settings
+from skintag.ui.common import DISCLAIMER, get_settings, safe_md
 
 settings = get_settings()
 
@@ -35,14 +35,20 @@ st.subheader("Loaded model")
 try:
     manifest = read_manifest(settings.model_dir)
 except ModelBundleError as exc:
-    st.error(f"{exc}. Set `SKINTAG_MODEL_DIR` to a model bundle directory, or rebuild the demo bundle (see README).")
+    st.error(f"{safe_md(exc)}. Set `SKINTAG_MODEL_DIR` to a model bundle directory, or rebuild the demo bundle (see README).")
 else:
     backbone = manifest.get("backbone") or {}
     data = manifest.get("training_data") or {}
+
+    def m(value: object) -> str:  # manifest text is shown as text, never as Markdown or HTML
+        return safe_md(value)
+
     st.markdown(
-        f"**{manifest.get('name', '?')}** version {manifest.get('version', '?')}: {manifest.get('description', '')}  \n"
-        f"Backbone {backbone.get('architecture', '?')} ({backbone.get('source', '?')}), "
-        f"{manifest.get('image_size', '?')} px input; trained on {', '.join(data.get('datasets', [])) or '?'} "
-        f"({data.get('split_source', '?')} split: {data.get('n_train', '?')} train / {data.get('n_val', '?')} val / "
-        f"{data.get('n_test', '?')} test images). The Model Card page has its metrics with confidence intervals."
+        f"**{m(manifest.get('name', '?'))}** version {m(manifest.get('version', '?'))}: "
+        f"{m(manifest.get('description', ''))}  \n"
+        f"Backbone {m(backbone.get('architecture', '?'))} ({m(backbone.get('source', '?'))}), "
+        f"{m(manifest.get('image_size', '?'))} px input; trained on {m(', '.join(data.get('datasets', [])) or '?')} "
+        f"({m(data.get('split_source', '?'))} split: {m(data.get('n_train', '?'))} train / "
+        f"{m(data.get('n_val', '?'))} val / {m(data.get('n_test', '?'))} test images). The Model Card page has its "
+        "metrics with confidence intervals."
     )

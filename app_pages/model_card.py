@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from skintag.ui.common import get_settings
+from skintag.ui.common import get_settings, safe_md
 
 settings = get_settings()
 card = settings.model_dir / "model_card.md"
 if not card.is_file():
     st.title("Model card")
-    st.error(f"No model card at `{card}`: the model bundle is missing or incomplete.")
+    st.error(f"No model card at {safe_md(card)}: the model bundle is missing or incomplete.")
 else:
     text = card.read_text(encoding="utf-8")
     if text.startswith("---"):

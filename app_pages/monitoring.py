@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from skintag.caselog.monitor import ATTRIBUTES, DEFAULT_TARGET_SENSITIVITY, monitor, months, select_window, versions
+from skintag.caselog.monitor import (
+    ATTRIBUTES,
+    DEFAULT_TARGET_SENSITIVITY,
+    MONITOR_COLUMNS,
+    monitor,
+    months,
+    select_window,
+    versions,
+)
 from skintag.errors import SkintagError
 from skintag.fairness.groups import GROUPINGS
 from skintag.ui import caselog as ui
 from skintag.ui import fairness as fairness_ui
-from skintag.ui.common import get_settings
+from skintag.ui.common import get_settings, safe_md
 
 ALL = "All time"
 
@@ -28,12 +36,12 @@ if log is None:
     ui.log_unavailable(log_error or "")
     st.stop()
 try:
-    cases = log.cases()
+    cases = log.cases(columns=MONITOR_COLUMNS)
 except SkintagError as exc:
     ui.log_unavailable(str(exc))
     st.stop()
 if cases.empty:
-    st.info(f"The case log `{log.where}` holds no cases yet: triage images on the Worklist page first.")
+    st.info(f"The case log {safe_md(log.where)} holds no cases yet: triage images on the Worklist page first.")
     st.stop()
 
 c1, c2, c3 = st.columns(3)
@@ -56,23 +64,23 @@ try:
     view = monitor(chosen, attribute=attribute, grouping=grouping, target_sensitivity=target, tolerance=tolerance,
                    random_state=0)
 except SkintagError as exc:
-    st.error(f"Cannot build the monitoring report: {exc}")
+    st.error(f"Cannot build the monitoring report: {safe_md(exc)}")
     st.stop()
 
 n_conf = int(chosen["confirmed"].sum())
 m1, m2, m3 = st.columns(3)
-m1.metric("Cases in window", f"{len(chosen):,}", help=window_text)
+m1.metric("Cases in window", f"{len(chosen):,}", help=safe_md(window_text))
 m2.metric("Confirmed outcomes", f"{n_conf:,}")
 m3.metric("Awaiting an outcome", f"{len(chosen) - n_conf:,}")
-st.caption(f"Audited rule: {view.rule}.")
+st.caption(f"Audited rule: {safe_md(view.rule)}.")
 for note in view.notes:
-    st.info(note)
+    st.info(safe_md(note))
 if view.alerts:
     for alert in view.alerts:
-        st.error(alert, icon="🚨")
+        st.error(safe_md(alert), icon="🚨")
 elif view.report is not None:
     st.success(f"No group's sensitivity interval lies below {target:.2f} and no gap is outside tolerance "
-               f"({window_text}).", icon="✅")
+               f"({safe_md(window_text)}).", icon="✅")
 
 st.subheader("Sensitivity per group against the target")
 if not view.sensitivity.empty:
@@ -81,7 +89,9 @@ st.subheader("Outcomes still missing per group")
 st.dataframe(view.coverage.round(3), width="stretch", key="coverage_table")
 
 if view.report is not None:
-    st.subheader(f"Fairness report — {view.report.grouping_title}, {window_text}")
+    st.subheader(
+        f"Fairness report — {safe_md(view.report.grouping_title)}, {safe_md(window_text)}"
+    )
     fairness_ui.render_headline(view.report)
     fairness_ui.render_warnings(view.report)
     fairness_ui.render_table(view.report)

@@ -8,12 +8,12 @@ import hashlib
 
 import streamlit as st
 
-from skintag.batch import Item, read_zip, worklist_frame
+from skintag.batch import Item, read_zip, worklist_csv, worklist_frame
 from skintag.errors import SkintagError
 from skintag.triage import DISCLAIMER, TriageSettings, triage, triage_many
 from skintag.ui import caselog as ui
 from skintag.ui import triage as triage_ui
-from skintag.ui.common import get_bundle, get_settings, start_bundle_load
+from skintag.ui.common import get_bundle, get_settings, safe_md, start_bundle_load
 
 #: Images per forward pass between two updates of the progress bar.
 STEP = 4
@@ -25,14 +25,15 @@ st.warning(DISCLAIMER, icon="⚠️")
 try:
     start_bundle_load(settings)
 except SkintagError as exc:
-    st.error(f"No model bundle loaded: {exc}")
+    st.error(f"No model bundle loaded: {safe_md(exc)}")
     st.stop()
 
 log, log_error = ui.get_caselog(settings)
 if log is None:
     ui.log_unavailable(log_error or "")
 else:
-    st.caption(f"Every triaged image is recorded as a case in the case log `{log.where}` (pseudonymous: no names).")
+    st.caption(f"Every triaged image is recorded as a case in the case log {safe_md(log.where)} (pseudonymous: no "
+               "names).")
 store_images = log is not None and st.checkbox(
     "Keep the images with their cases (in the app data folder only)", key="store_images",
     help="Off: only each image's SHA-256 is kept. On: the image file is stored under the app data folder, readable "
@@ -49,14 +50,14 @@ try:
         data = f.getvalue()
         inputs += [(f"{f.name}/{n}", b) for n, b in read_zip(data)] if f.name.lower().endswith(".zip") else [(f.name, data)]
 except SkintagError as exc:
-    st.error(f"The zip cannot be used: {exc}")
+    st.error(f"The zip cannot be used: {safe_md(exc)}")
     st.stop()
 key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() + n.encode() for n, d in inputs)).hexdigest()
 
 try:
     bundle = get_bundle(settings)
 except SkintagError as exc:
-    st.error(f"No model bundle loaded: {exc}")
+    st.error(f"No model bundle loaded: {safe_md(exc)}")
     st.stop()
 
 state = st.session_state.get("worklist")
@@ -104,7 +105,7 @@ shown = frame.drop(columns=["p_low", "p_high"]).assign(p_malignant=frame["p_mali
     lambda p: None if p is None or p != p else triage_ui.format_probability(p)))
 st.dataframe(shown, hide_index=True, width="stretch", key="worklist_table", on_select=_open_selected,
              selection_mode="single-row")
-st.download_button("Download the worklist (CSV)", frame.to_csv(index=False), file_name="worklist.csv",
+st.download_button("Download the worklist (CSV)", worklist_csv(frame), file_name="worklist.csv",
                    mime="text/csv", key="download_csv")
 
 choice = st.selectbox("Open case", labels, key="open_case")
@@ -112,7 +113,7 @@ row = frame.iloc[labels.index(choice)]
 result = state["results"].get(row["file"])
 st.divider()
 if result is None:
-    st.error(f"{row['file']} could not be read: {row['error']}")
+    st.error(f"{safe_md(row['file'])} could not be read: {safe_md(row['error'])}")
     st.stop()
 if row["file"] not in state["maps"]:
     with st.spinner("Computing attention maps…"):
@@ -124,7 +125,7 @@ left, right = st.columns([1, 1])
 with right:
     triage_ui.render_result_card(detailed)
 with left:
-    st.image(detailed.image, caption=f"{row['file']} — as scored", width="stretch")
+    st.image(detailed.image, caption=f"{safe_md(row['file'])} — as scored", width="stretch")
     for col, (caption, img) in zip(st.columns(max(1, len(overlays))), overlays.items(), strict=False):
         col.image(img, caption=caption, width="stretch")
     from skintag.documents.case_report import render_report_html
@@ -133,7 +134,7 @@ with left:
                        file_name=f"skintag_case_{row['case_id'] or row['rank']}.html", mime="text/html",
                        key="download_report")
 if log is not None and row["case_id"]:
-    st.subheader(f"Case {row['case_id']}")
+    st.subheader(f"Case {safe_md(row['case_id'])}")
     ui.render_case_forms(log, row["case_id"], triage_tier=row["tier"], author=author)
 elif log is None:
     st.caption("Decisions and outcomes need the case log (see the message above).")

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from skintag.errors import ArgumentError, BadImageError, SkintagError
+from skintag.fairness.export import csv_safe_frame
 
 #: File suffixes taken from a folder or a zip (the decoder still checks every file).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp"})
@@ -108,6 +109,14 @@ def worklist_frame(items: Sequence[Item]) -> pd.DataFrame:
             "discordant": r.get("discordant"), "error": it.error, "case_id": it.case_id,
         })
     return pd.DataFrame(rows, columns=list(WORKLIST_COLUMNS))
+
+
+def worklist_csv(frame: pd.DataFrame) -> str:
+    """The worklist table as CSV text, injection-safe: a cell starting with ``=``, ``+``, ``-``, ``@``, tab or
+    carriage return (a file name such as ``=HYPERLINK(…).jpg``) gets a leading apostrophe, so a spreadsheet shows it
+    instead of running it (:func:`skintag.fairness.export.csv_safe`). Lines end in CRLF (RFC 4180), so a cell holding
+    a bare carriage return is quoted and cannot start a row of its own."""
+    return csv_safe_frame(frame).to_csv(index=False, lineterminator="\r\n")
 
 
 # --- triage over processes ------------------------------------------------------------------------------------------
@@ -214,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             items = _log_items(settings, items, paths)
         frame = worklist_frame(items)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
+        args.out.write_text(worklist_csv(frame), encoding="utf-8", newline="")
     except SkintagError as exc:
         parser.exit(2, f"error: {exc}\n")
     counts = frame["tier"].fillna(frame["status"]).value_counts()

@@ -19,12 +19,15 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "skintag"
 
 #: Layers from the bottom up; a module may import its own layer and those below, never one above. A package's
-#: ``__main__`` (a command-line entry point) sits above everything.
+#: ``__main__`` (a command-line entry point) sits above everything. The services (the case log and batch triage) use
+#: the core and are used by the pages; the HTTP API is on top: nothing in ``skintag`` imports it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("skintag.errors", "skintag.stats", "skintag.fitzpatrick", "skintag.fairness"),
+    ("skintag.caselog", "skintag.batch"),
     ("skintag.plots",),
     ("skintag.documents",),
     ("skintag.ui",),
+    ("skintag.api",),
 )
 
 
@@ -146,11 +149,23 @@ def test_no_module_imports_a_layer_above_its_own():
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
+def test_the_api_is_on_top_and_the_services_below_the_pages():
+    graph = import_graph()
+    into_api = sorted(f"{src} → {dst}" for src, targets in graph.items() if not src.startswith("skintag.api")
+                      for dst in targets if dst.startswith("skintag.api"))
+    assert not into_api, into_api  # also from modules in no layer (model, triage, settings, ...)
+    assert (_layer("skintag.caselog.log"), _layer("skintag.batch"), _layer("skintag.api.app")) == (1, 1, 5)
+    assert "skintag.caselog.log" in graph["skintag.ui.caselog"] or "skintag.caselog" in graph["skintag.ui.caselog"]
+    assert "skintag.fairness.export" in graph["skintag.caselog.export"]  # services use the core
+
+
 @pytest.mark.parametrize(
     ("modules", "absent"),
     [
         ("skintag.fairness", ("sklearn", "torch", "streamlit", "transformers")),
         ("skintag.stats, skintag.fitzpatrick", ("sklearn", "torch", "streamlit", "transformers")),
+        ("skintag.caselog.monitor, skintag.caselog.access, skintag.batch",
+         ("sklearn", "torch", "streamlit", "transformers", "sqlalchemy")),
         ("skintag.plots.fairness, skintag.documents.fairness_report, skintag.documents.case_report",
          ("sklearn", "torch", "streamlit", "transformers")),
     ],

@@ -24,7 +24,8 @@ IMAGE_FOLDER = "caselog_images"
 
 _LAZY = {
     "CaseLog": "skintag.caselog.log", "ACTIONS": "skintag.caselog.log", "CONFIRMATIONS": "skintag.caselog.log",
-    "CASE_FIELDS": "skintag.caselog.log", "CASE_COLUMNS": "skintag.caselog.log", "CaseLogError": "skintag.caselog.db",
+    "CASE_FIELDS": "skintag.caselog.log", "CASE_COLUMNS": "skintag.caselog.log",
+    "OUTCOME_COLUMNS": "skintag.caselog.log", "CaseLogError": "skintag.caselog.db",
 }
 __all__ = ["DEFAULT_FILE", "IMAGE_FOLDER", "default_url", "open_log", *_LAZY]
 

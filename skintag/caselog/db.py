@@ -66,13 +66,26 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
 
 
+def unwritable(path: Path, error: OSError) -> CaseLogError:
+    """The message for a case-log file or folder that cannot be created or written (a read-only or missing app data
+    folder, a path through a regular file, a full disk)."""
+    return CaseLogError(
+        f"The case log cannot be written at {path} ({error.strerror or error}). The app data folder is read-only, "
+        "full or not a folder: check its permissions, or set SKINTAG_APP_DATA_DIR or SKINTAG_CASELOG_URL to a "
+        "writable location. Triage works without the log meanwhile."
+    )
+
+
 def make_engine(url: sa.URL, *, busy_timeout_s: float) -> sa.Engine:
     """An engine for the case log; for SQLite, the file is created 0600 first and every connection gets the pragmas
     above. Write transactions use ``engine.execution_options(write=True)``."""
     path = sqlite_path(url)
     if path is None:
         return sa.create_engine(url, pool_pre_ping=True)
-    create_private_file(path)
+    try:
+        create_private_file(path)
+    except OSError as error:
+        raise unwritable(path, error) from error
     engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
     busy_ms = int(busy_timeout_s * 1000)
 

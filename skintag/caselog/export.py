@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from skintag.caselog.db import CaseLogError, create_private_file
 from skintag.caselog.schema import TABLES
 from skintag.errors import ArgumentError
+from skintag.fairness.export import csv_safe_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from skintag.caselog.log import CaseLog
@@ -28,6 +29,8 @@ BACKUP_PAGES = 1024
 def export_log(log: CaseLog, out_dir: str | Path, *, fmt: str = "csv") -> list[Path]:
     """Write ``cases``, ``case_fields``, ``decisions``, ``outcomes`` (as stored) and ``current`` (one row per case
     with its current fields, decision and outcome) into ``out_dir`` as ``<name>.csv`` or ``<name>.parquet``.
+    In CSV, a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return is written with a leading
+    apostrophe (:func:`skintag.fairness.export.csv_safe`) so that a spreadsheet shows it instead of running it.
     Returns the files written."""
     if fmt not in FORMATS:
         raise ArgumentError(f"Export format {fmt!r} is not one of {list(FORMATS)}")
@@ -39,8 +42,9 @@ def export_log(log: CaseLog, out_dir: str | Path, *, fmt: str = "csv") -> list[P
     for name, df in frames.items():
         path = out / f"{name}.{fmt}"
         create_private_file(path)
-        if fmt == "csv":
-            df.to_csv(path, index=False)
+        if fmt == "csv":  # text cells a spreadsheet would run as a formula (=, +, -, @, tab, CR) get a leading ';
+            # CRLF line ends (RFC 4180) make the writer quote a cell holding a bare carriage return
+            csv_safe_frame(df).to_csv(path, index=False, lineterminator="\r\n")
         else:
             df.to_parquet(path, index=False)
         written.append(path)

@@ -19,7 +19,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -52,6 +52,12 @@ CASE_COLUMNS: tuple[str, ...] = (
     "model_name", "model_version", "model_fingerprint", "status", "tier", "score_tier", "y_score", "threshold",
     "y_pred", "image_sha256", "decision_agree", "decision_tier", "decision_action", "decided_at", "confirmed",
     "y_true", "condition_id", "diagnosis", "confirmed_by", "outcome_date", "outcome_recorded_at",
+)
+#: The columns of :meth:`CaseLog.outcomes` by default: what the fairness report and its grouping need.
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "case_id", "lesion_id", "recorded_at", "skin_type", "age_band", "sex", "site", "domain", "in_domain",
+    "model_name", "model_version", "tier", "y_score", "threshold", "y_pred", "y_true", "condition_id", "diagnosis",
+    "confirmed_by", "outcome_date",
 )
 
 
@@ -284,7 +290,7 @@ class CaseLog:
             "result_json": json.dumps(payload, ensure_ascii=False, allow_nan=False, default=str),
         }
         try:
-            self._write(lambda conn: conn.execute(sa.insert(cases).values(**row)))
+            self._write(lambda conn: conn.execute(sa.insert(cases), row))  # parameters apart: a cached statement
         except exc.IntegrityError as error:
             raise ArgumentError(f"Case {case_id!r} is already in the case log; give a new case_id") from error
         return case_id
@@ -296,13 +302,16 @@ class CaseLog:
             raise ArgumentError("store_image=True needs the image bytes and a CaseLog image_dir (the app data folder)")
         digest = hashlib.sha256(image).hexdigest()
         name = digest + _image_suffix(image)
-        self.image_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = self.image_dir / name
-        if not target.exists():
-            tmp = self.image_dir / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-            db.create_private_file(tmp)
-            tmp.write_bytes(image)
-            tmp.replace(target)
+        try:
+            self.image_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not target.exists():
+                tmp = self.image_dir / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+                db.create_private_file(tmp)
+                tmp.write_bytes(image)
+                tmp.replace(target)
+        except OSError as error:
+            raise db.unwritable(target, error) from error
         return StoredImage(digest, name)
 
     def _require_case(self, conn: sa.Connection, case_id: str) -> None:
@@ -333,9 +342,9 @@ class CaseLog:
                 raise ArgumentError(f"Case {case_id!r} has no triage tier (the photo was rejected); give the tier")
             if agree and tier is not None and triage_tier[0] is not None and tier != triage_tier[0]:
                 raise ArgumentError(f"agree=True but tier {tier} differs from the triage tier {triage_tier[0]}")
-            conn.execute(sa.insert(decisions).values(
-                case_id=case_id, decided_at=_now(), author=_clean_text(author, "author", 128), agree=bool(agree),
-                tier=final, action=action, note=_clean_text(note, "note", 10_000)))
+            conn.execute(sa.insert(decisions), {
+                "case_id": case_id, "decided_at": _now(), "author": _clean_text(author, "author", 128),
+                "agree": bool(agree), "tier": final, "action": action, "note": _clean_text(note, "note", 10_000)})
 
         self._write(work)
 
@@ -394,22 +403,28 @@ class CaseLog:
             raise ArgumentError(f"No case {case_id!r} in the case log")
         return json.loads(text)
 
-    def cases(self, *, since: datetime | None = None) -> pd.DataFrame:
-        """Every case (one row each, :data:`CASE_COLUMNS`) with its current case fields, decision and outcome:
-        ``confirmed`` says whether it has an outcome, ``y_true`` is 1 for a malignant outcome, 0 for a benign one,
-        missing (<NA>) without one. ``y_score`` is the calibrated P(malignant) (missing for a rejected photo) and
-        ``y_pred`` the triage rule's call (1 = MODERATE or HIGH, i.e. referred; ``threshold`` is the screening point
-        it applied). Times are UTC."""
-        return self._read(lambda conn: _frame(conn, since))
+    def cases(self, *, since: datetime | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every case (one row each, oldest first) with its current case fields, decision and outcome: the columns
+        ``columns`` (some of :data:`CASE_COLUMNS`, in that order; default all of them). ``confirmed`` says whether it
+        has an outcome, ``y_true`` is 1 for a malignant outcome, 0 for a benign one, missing (<NA>) without one.
+        ``y_score`` is the calibrated P(malignant) (missing for a rejected photo) and ``y_pred`` the triage rule's
+        call (1 = MODERATE or HIGH, i.e. referred; ``threshold`` is the screening point it applied). Times are UTC.
+        Asking only for the columns a view needs (e.g. :data:`skintag.caselog.monitor.MONITOR_COLUMNS`) reads a large
+        log several times faster: the histories no column needs are not joined."""
+        names = _columns(columns)
+        return self._read(lambda conn: _frame(conn, since, names))
 
-    def outcomes(self, *, since: datetime | None = None) -> pd.DataFrame:
-        """The cases with a confirmed outcome and a score (rows of :meth:`cases` where ``confirmed`` and ``y_score``
-        is known): ``y_true`` (0/1 int), ``y_score``, ``y_pred``, ``threshold``, ``skin_type`` (1-6 or missing) and
-        the other case fields — the input of :func:`skintag.fairness.fairness_report`."""
-        df = self.cases(since=since)
-        df = df[df["confirmed"] & df["y_score"].notna()].reset_index(drop=True)
-        df["y_true"] = df["y_true"].astype(int)
-        df["y_pred"] = df["y_pred"].astype(int)
+    def outcomes(self, *, since: datetime | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The cases with a confirmed outcome and a score (the rows of :meth:`cases` where ``confirmed`` and
+        ``y_score`` is known), with ``columns`` (default :data:`OUTCOME_COLUMNS`: ``y_true`` as 0/1 int, ``y_score``,
+        ``y_pred`` as 0/1 int, ``threshold``, ``skin_type`` (1-6 or missing), the other case fields, the model and the
+        diagnosis) — the input of :func:`skintag.fairness.fairness_report`. Filtered in the database (an inner join
+        to each case's newest outcome)."""
+        names = _columns(OUTCOME_COLUMNS if columns is None else columns)
+        df = self._read(lambda conn: _frame(conn, since, names, confirmed_only=True))
+        for n in ("y_true", "y_pred"):
+            if n in df:
+                df[n] = df[n].astype(int)
         return df
 
     def history(self, case_id: str) -> pd.DataFrame:
@@ -487,53 +502,104 @@ def _utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True, format="ISO8601")
 
 
-def _latest(table: sa.Table) -> sa.Subquery:
-    """The newest row id per case of an append-only table."""
-    return sa.select(table.c.case_id, sa.func.max(table.c.id).label("id")).group_by(table.c.case_id).subquery()
-
-
+#: The case fields, current value = the newest ``case_fields`` snapshot when there is one, else the ``cases`` row.
 _FIELD_NAMES = ("lesion_id", "skin_type", "age_band", "sex", "site", "domain")
+#: Output column → column of the newest decision / outcome row it comes from.
+_DECISION_SOURCE = {"decision_agree": "agree", "decision_tier": "tier", "decision_action": "action",
+                    "decided_at": "decided_at"}
+_OUTCOME_SOURCE = {"y_true": "malignant", "condition_id": "condition_id", "diagnosis": "diagnosis",
+                   "confirmed_by": "confirmed_by", "outcome_date": "outcome_date", "outcome_recorded_at": "recorded_at"}
+_CASE_SOURCE = {"y_score": "p_malignant", "threshold": "threshold_moderate"}
+_TIMES = ("recorded_at", "decided_at", "outcome_recorded_at")
 
 
-def _frame(conn: sa.Connection, since: datetime | None) -> pd.DataFrame:
-    lf, ld, lo = _latest(case_fields), _latest(decisions), _latest(outcomes)
-    f, d, o = case_fields.alias("f"), decisions.alias("d"), outcomes.alias("o")
-    stmt = (
-        sa.select(
-            cases.c.case_id, cases.c.recorded_at, *[cases.c[n] for n in _FIELD_NAMES], cases.c.in_domain,
-            cases.c.model_name, cases.c.model_version, cases.c.model_fingerprint, cases.c.status, cases.c.tier,
-            cases.c.score_tier, cases.c.p_malignant.label("y_score"), cases.c.threshold_moderate.label("threshold"),
-            cases.c.image_sha256, f.c.id.label("f_id"), *[f.c[n].label(f"f_{n}") for n in _FIELD_NAMES],
-            d.c.agree.label("decision_agree"), d.c.tier.label("decision_tier"), d.c.action.label("decision_action"),
-            d.c.decided_at, o.c.malignant, o.c.condition_id, o.c.diagnosis, o.c.confirmed_by, o.c.outcome_date,
-            o.c.recorded_at.label("outcome_recorded_at"),
-        )
-        .select_from(cases)
-        .outerjoin(lf, lf.c.case_id == cases.c.case_id).outerjoin(f, f.c.id == lf.c.id)
-        .outerjoin(ld, ld.c.case_id == cases.c.case_id).outerjoin(d, d.c.id == ld.c.id)
-        .outerjoin(lo, lo.c.case_id == cases.c.case_id).outerjoin(o, o.c.id == lo.c.id)
-        .order_by(cases.c.id)
-    )
+def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    if columns is None:
+        return CASE_COLUMNS
+    names = tuple(dict.fromkeys(columns))
+    unknown = [n for n in names if n not in CASE_COLUMNS]
+    if unknown:
+        raise ArgumentError(f"Unknown case-log column(s) {unknown}; expected some of {list(CASE_COLUMNS)}")
+    return names
+
+
+def _newest(table: sa.Table, name: str, dialect: str) -> tuple[sa.Alias, sa.FromClause, sa.ColumnElement[bool]]:
+    """``table`` aliased as ``name``, joined so that only each case's newest row of it is kept: ``(from, on)`` to join
+    to ``cases``. SQLite: a correlated ``max(id)`` per case, which the ``(case_id)`` index of each history table answers
+    by a seek (SQLite's index entries end with the row id; no temporary index is built for a materialised GROUP BY).
+    PostgreSQL: the newest id per case from one GROUP BY (a hash aggregate), then hash joins."""
+    row = table.alias(name)
+    if dialect == "sqlite":
+        older = table.alias(f"{name}_all")
+        newest = sa.select(sa.func.max(older.c.id)).where(older.c.case_id == cases.c.case_id).correlate(cases)
+        return row, row, row.c.id == newest.scalar_subquery()
+    latest = sa.select(table.c.case_id, sa.func.max(table.c.id).label("id")).group_by(table.c.case_id) \
+        .subquery(f"{name}_newest")
+    return row, latest.join(row, row.c.id == latest.c.id), latest.c.case_id == cases.c.case_id
+
+
+def _frame(conn: sa.Connection, since: datetime | None, columns: Sequence[str] | None = None, *,
+           confirmed_only: bool = False) -> pd.DataFrame:
+    """One row per case (oldest first) with ``columns`` (default :data:`CASE_COLUMNS`). Only the histories the
+    columns need are joined; current case fields and ``y_pred`` are computed in SQL; ``confirmed_only`` keeps the
+    cases with an outcome and a score (an inner join to the newest outcome)."""
+    names = _columns(columns)
+    want = set(names)
+    source: sa.FromClause = cases
+    f = d = o = None
+    dialect = conn.dialect.name
+    if want & set(_FIELD_NAMES):
+        f, joined, on = _newest(case_fields, "f", dialect)
+        source = source.outerjoin(joined, on)
+    if want & set(_DECISION_SOURCE):
+        d, joined, on = _newest(decisions, "d", dialect)
+        source = source.outerjoin(joined, on)
+    if confirmed_only or want & {"confirmed", *_OUTCOME_SOURCE}:
+        o, joined, on = _newest(outcomes, "o", dialect)
+        source = source.join(joined, on) if confirmed_only else source.outerjoin(joined, on)
+    selected = []
+    for n in names:
+        if n in _FIELD_NAMES:
+            expr = sa.case((f.c.id.is_(None), cases.c[n]), else_=f.c[n])
+        elif n == "y_pred":
+            expr = sa.case((cases.c.tier.in_(("MODERATE", "HIGH")), 1), else_=0)
+        elif n == "confirmed":
+            expr = sa.case((o.c.id.is_(None), 0), else_=1)
+        elif n in _DECISION_SOURCE:
+            expr = d.c[_DECISION_SOURCE[n]]
+        elif n in _OUTCOME_SOURCE:
+            expr = o.c[_OUTCOME_SOURCE[n]]
+        else:
+            expr = cases.c[_CASE_SOURCE.get(n, n)]
+        selected.append(expr.label(n))
+    stmt = sa.select(*selected).select_from(source).order_by(cases.c.id)
+    if confirmed_only:
+        stmt = stmt.where(cases.c.p_malignant.is_not(None))
     if since is not None:
         stmt = stmt.where(cases.c.recorded_at >= since)
     res = conn.execute(stmt)
     # The driver's plain tuples, converted below column by column: SQLAlchemy's per-value processing and Row objects
     # cost seconds at 100,000 cases. SQLite gives ISO text for times and 0/1 for booleans, psycopg Python objects.
-    df = pd.DataFrame.from_records(res.cursor.fetchall(), columns=list(res.keys()))
+    df = pd.DataFrame.from_records(res.cursor.fetchall(), columns=list(names), coerce_float=False)
     res.close()
-    amended = df["f_id"].notna()
-    for n in _FIELD_NAMES:
-        df[n] = df[n].where(~amended, df[f"f_{n}"])
-    df["skin_type"] = pd.to_numeric(df["skin_type"], errors="coerce").astype("Int64")
-    df["confirmed"] = df["malignant"].notna()
-    df["y_true"] = df["malignant"].astype("boolean").astype("Int64")
-    df["condition_id"] = pd.to_numeric(df["condition_id"], errors="coerce").astype("Int64")
-    df["y_score"] = pd.to_numeric(df["y_score"], errors="coerce").astype(float)
-    df["threshold"] = pd.to_numeric(df["threshold"], errors="coerce").astype(float)
-    df["y_pred"] = df["tier"].isin(["MODERATE", "HIGH"]).astype(int)
-    for col in ("in_domain", "decision_agree"):
-        df[col] = df[col].astype("boolean")
-    for col in ("recorded_at", "decided_at", "outcome_recorded_at"):
-        df[col] = _utc(df[col])
-    df["outcome_date"] = pd.to_datetime(df["outcome_date"], format="ISO8601")
-    return df[list(CASE_COLUMNS)]
+    for n in ("skin_type", "condition_id"):
+        if n in want:
+            df[n] = pd.to_numeric(df[n], errors="coerce").astype("Int64")
+    for n in ("y_score", "threshold"):
+        if n in want:
+            df[n] = pd.to_numeric(df[n], errors="coerce").astype(float)
+    if "y_pred" in want:
+        df["y_pred"] = df["y_pred"].astype(int)
+    if "confirmed" in want:
+        df["confirmed"] = df["confirmed"].astype(bool)
+    if "y_true" in want:
+        df["y_true"] = df["y_true"].astype("boolean").astype("Int64")
+    for n in ("in_domain", "decision_agree"):
+        if n in want:
+            df[n] = df[n].astype("boolean")
+    for n in _TIMES:
+        if n in want:
+            df[n] = _utc(df[n])
+    if "outcome_date" in want:
+        df["outcome_date"] = pd.to_datetime(df["outcome_date"], format="ISO8601")
+    return df

@@ -24,6 +24,12 @@ ATTRIBUTES: dict[str, str] = {
     "domain": "Imaging domain", "model_version": "Model version",
 }
 DEFAULT_TARGET_SENSITIVITY = 0.95
+#: The columns of :meth:`CaseLog.cases` that :func:`monitor`, :func:`months`, :func:`versions` and
+#: :func:`select_window` read (``cases(columns=MONITOR_COLUMNS)`` skips the rest, and the decision history).
+MONITOR_COLUMNS: tuple[str, ...] = (
+    "recorded_at", "skin_type", "age_band", "sex", "site", "domain", "model_name", "model_version", "y_score",
+    "threshold", "y_pred", "confirmed", "y_true",
+)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -266,16 +268,29 @@ def _load_cached(folder: Path, key: str, side: int | None = None) -> ShapResult 
 
 def _save_cached(folder: Path, key: str, result: ShapResult) -> str | None:
     """Write the result to the cache; a folder that cannot be written disables caching: the reason is returned
-    (None when written)."""
+    (None when written). Each file is written under a temporary name unique to this writer in the same folder, then
+    renamed into place (``os.replace``, atomic), so writers of the same key in several threads or processes never
+    share a half-written file: a reader sees a whole file of one writer or the other (the last rename wins)."""
+    meta = {"base_value": result.base_value, "prediction": result.prediction, "max_evals": result.max_evals,
+            "masker": result.masker, "output": result.output, "n_evals": result.n_evals}
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"{key}.tmp.npz"
-        np.savez_compressed(tmp, values=result.values)
-        tmp.replace(folder / f"{key}.npz")
-        meta = {"base_value": result.base_value, "prediction": result.prediction, "max_evals": result.max_evals,
-                "masker": result.masker, "output": result.output, "n_evals": result.n_evals}
-        (folder / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+        _write_atomic(folder, f"{key}.npz", lambda fh: np.savez_compressed(fh, values=result.values))
+        _write_atomic(folder, f"{key}.json", lambda fh: fh.write(json.dumps(meta).encode("utf-8")))
     except OSError as exc:
         return (f"The SHAP cache is disabled: the folder {folder} cannot be written ({exc.strerror or exc}). "
                 "Explanations are still computed, but not kept; set SKINTAG_APP_DATA_DIR to a writable folder.")
     return None
+
+
+def _write_atomic(folder: Path, name: str, write: Callable[[Any], Any]) -> None:
+    """``write(file)`` into a new temporary file of ``folder``, then rename it to ``name``; removed on failure."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, folder / name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

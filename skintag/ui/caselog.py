@@ -14,6 +14,7 @@ from skintag.caselog import default_url
 from skintag.caselog.access import decide
 from skintag.errors import SkintagError
 from skintag.settings import Settings
+from skintag.ui.common import safe_md
 
 if TYPE_CHECKING:  # pragma: no cover
     from skintag.caselog.log import CaseLog
@@ -81,7 +82,8 @@ def get_caselog(settings: Settings) -> tuple[CaseLog | None, str | None]:
 
 
 def log_unavailable(message: str) -> None:
-    st.warning(f"**The case log is unavailable; triage still works, but nothing is recorded.** {message}", icon="🗄️")
+    st.warning(f"**The case log is unavailable; triage still works, but nothing is recorded.** {safe_md(message)}",
+               icon="🗄️")
 
 
 def render_case_forms(log: CaseLog, case_id: str, *, triage_tier: str | None, author: str) -> None:
@@ -131,4 +133,4 @@ def _save(action: Any, message: str) -> None:
         action()
         st.success(message)
     except SkintagError as exc:
-        st.error(f"Not saved: {exc}")
+        st.error(f"Not saved: {safe_md(exc)}")

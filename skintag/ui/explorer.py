@@ -16,6 +16,7 @@ from skintag import cards
 from skintag.data import LabelAudit, LoadedDataset, distinct_images
 from skintag.plots import explorer as px_explorer
 from skintag.taxonomy import CONDITIONS
+from skintag.ui.common import safe_md
 
 IMAGES_PER_PAGE = 12
 GRID_COLUMNS = 4
@@ -58,7 +59,7 @@ def render_empty_state(root: str) -> None:
     """Explain that no dataset was found under ``root`` and where to get each one (from ``skintag.data.DATASETS``)."""
     from skintag.data import DATASETS
 
-    st.warning(f"No dataset found under `{root}`.", icon="🗂️")
+    st.warning(f"No dataset found under {safe_md(root)}.", icon="🗂️")
     st.markdown(
         "Set `SKINTAG_DATA_DIR` to a folder holding one sub-folder per dataset before starting the app. Each dataset, "
         "the folder it goes in, the files expected there and where to get it:"
@@ -188,7 +189,7 @@ def render_image_grid(df: pd.DataFrame) -> None:
             with col:
                 data = thumbnail(str(row["image_path"]))
                 if data is None:
-                    st.error(f"Cannot read {Path(row['image_path']).name}")
+                    st.error(f"Cannot read {safe_md(Path(row['image_path']).name)}")
                 else:
                     st.image(data, width="stretch")
                 st.caption(px_explorer.image_caption(row))

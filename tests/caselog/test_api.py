@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from skintag.caselog import CASE_COLUMNS, CaseLog
+from skintag.caselog import CASE_COLUMNS, OUTCOME_COLUMNS, CaseLog
 from skintag.errors import ArgumentError
 from skintag.fairness import fairness_report
 from tests.caselog.conftest import MODEL, old_result, result
@@ -124,7 +124,7 @@ def test_outcomes_feed_the_fairness_report(log_url):
         log.record(result(0.9), case={"skin_type": 3})  # unconfirmed: not in outcomes()
         log.set_outcome(log.record(result(None), case={"skin_type": 3}), 0)  # rejected photo: no score
         df = log.outcomes()
-    assert list(df.columns) == list(CASE_COLUMNS)
+    assert list(df.columns) == list(OUTCOME_COLUMNS)
     assert len(df) == sum(map(sum, plan.values())) and df["y_true"].dtype == int and df["y_pred"].dtype == int
     assert set(df["threshold"]) == {0.3}
     report = fairness_report(df["y_true"], df["y_score"], df["skin_type"], threshold=0.3, n_boot=200, random_state=0)
@@ -152,3 +152,39 @@ def test_the_window_since_a_time(log_url):
         cut = pd.Timestamp.now(tz="UTC").to_pydatetime()
         log.record(result(0.3))
         assert len(log.cases()) == 2 and len(log.cases(since=cut)) == 1
+
+
+def test_column_subsets_and_outcomes_agree_with_the_full_view(log_url):
+    # corrections, overrides and outcome revisions: every subset read must pick the same newest rows as the full view
+    with CaseLog(log_url) as log:
+        ids = [log.record(result(p), case={"skin_type": 1 + i % 6, "site": "arm"})
+               for i, p in enumerate((0.1, 0.45, 0.8, 0.2, 0.65))]
+        rejected = log.record(result(None), case={"skin_type": 3})
+        log.set_outcome(rejected, "Melanoma")  # confirmed but unscored: not in outcomes()
+        log.set_case_fields(ids[0], skin_type=6)
+        log.set_case_fields(ids[0], site=None)  # a cleared field stays cleared, not the original "arm"
+        log.set_decision(ids[1], agree=True, action="monitor")
+        log.set_decision(ids[1], agree=False, tier="HIGH", action="biopsy")
+        log.set_outcome(ids[1], "Melanocytic Nevus")
+        log.set_outcome(ids[1], "Melanoma")  # revised: the newest outcome counts
+        log.set_outcome(ids[2], 4)
+        log.set_outcome(ids[4], "Basal Cell Carcinoma")
+        full = log.cases()
+        assert list(full.columns) == list(CASE_COLUMNS)
+        assert full.loc[0, "skin_type"] == 6 and pd.isna(full.loc[0, "site"]) and full.loc[2, "site"] == "arm"
+        assert (full.loc[1, "y_true"], full.loc[1, "decision_action"]) == (1, "biopsy")
+        for cols in (["y_pred", "case_id"], ["skin_type", "site", "confirmed"], ["decided_at", "decision_tier"],
+                     ["y_true", "diagnosis", "outcome_recorded_at"]):
+            pd.testing.assert_frame_equal(log.cases(columns=cols), full[cols])
+        conf = log.outcomes()
+        assert list(conf["case_id"]) == [ids[1], ids[2], ids[4]]
+        assert list(conf["y_true"]) == [1, 0, 1] and list(conf["y_pred"]) == [1, 1, 1]
+        expected = full[full["confirmed"] & full["y_score"].notna()].reset_index(drop=True)
+        for col in OUTCOME_COLUMNS:
+            left, right = conf[col], expected[col]
+            if col in ("y_true", "y_pred"):
+                right = right.astype(int)
+            pd.testing.assert_series_equal(left, right, check_names=False)
+        assert list(log.outcomes(columns=["skin_type", "y_true"]).columns) == ["skin_type", "y_true"]
+        with pytest.raises(ArgumentError, match=r"Unknown case-log column\(s\) \['note'\]"):
+            log.cases(columns=["note"])

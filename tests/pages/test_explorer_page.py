@@ -5,12 +5,15 @@ raw CSV files (not through skintag.data) wherever that is practical."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from skintag.ui.common import safe_md
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "app_pages" / "dataset_explorer.py")
@@ -196,7 +199,7 @@ def test_empty_state_lists_where_to_get_each_dataset(tmp_path, monkeypatch):
     assert "Mendeley" in " ".join(table["where to get it"])
     assert not at.multiselect  # nothing to choose
     assert not at.text_input  # the data root comes from SKINTAG_DATA_DIR only: no box to type a server path into
-    assert any(f"Data root: `{tmp_path}`" in c.value for c in at.caption)
+    assert any(f"Data root: {safe_md(tmp_path)} " in c.value for c in at.caption)  # a server path, as text
 
 
 def test_bad_metadata_shows_error_not_traceback(tmp_path, monkeypatch):
@@ -205,7 +208,7 @@ def test_bad_metadata_shows_error_not_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("SKINTAG_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(re.sub(r"\\(.)", r"\1", e.value) for e in at.error)  # as shown (safe_md escapes)
     assert "Could not load the selected datasets" in errors and "metadata.csv" in errors
 
 

@@ -4,6 +4,7 @@ selectors; and the message when the log cannot be opened."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_monitoring_shows_alerts_sensitivity_and_missing_outcomes(app, tmp_path)
     metrics = {m.label: m.value for m in at.metric}
     total = sum(map(sum, PLAN.values()))
     assert metrics["Cases in window"] == str(total) and metrics["Awaiting an outcome"] == "8"
-    alerts = [e.value for e in at.error]
+    alerts = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]  # as shown: safe_md escapes are not seen
     assert any(a.startswith("Sensitivity for fitzpatrick skin type VI: 0.25") for a in alerts), alerts
     assert not any("type I:" in a or "type II:" in a for a in alerts)
     sens, cov = at.dataframe[0].value, at.dataframe[1].value  # sensitivity, coverage

@@ -284,3 +284,18 @@ def test_case_details_go_into_the_report_escaped_and_without_the_file_name(app, 
     assert "C-17" in made["html"] and "Fitzpatrick skin type" in made["html"]
     for text in made.values():
         assert "Jane_Doe" not in text
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("PNG", "line.png"), ("JPEG", "line.jpg")])
+def test_an_image_one_pixel_high_asks_for_a_retake(app, fmt, name):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 1), (200, 150, 120)).save(buf, fmt)
+    at = _upload(app.run(), name, buf.getvalue())
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("**Retake the photo") and "small" in errors[0], errors
+    assert not at.metric and not [m for m in at.markdown if "triage-tier" in m.value]
