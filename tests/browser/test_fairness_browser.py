@@ -32,12 +32,13 @@ def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1500})
     open_via_navigation(page, fairness_url, "Fairness Audit")
-    heading = page.get_by_role("heading", name=re.compile(r"Fitzpatrick type \(I-VI\) at threshold"))
+    # the default audit is the rule triage applies, per image domain (the demo bundle has two): refer = MODERATE+
+    heading = page.get_by_role("heading", name=re.compile(r"Fitzpatrick type \(I-VI\) at the per-domain rule"))
     heading.wait_for()
-    start = float(re.search(r"at threshold ([0-9.]+)", heading.inner_text()).group(1))
     manifest = json.loads((DEMO / "manifest.json").read_text())
-    assert start == round(manifest["thresholds"]["moderate"], 4)  # the rule triage applies: refer = MODERATE or above
+    clinical = manifest["domains"]["clinical"]["thresholds"]["moderate"]
     assert page.get_by_text("refer (tier MODERATE or above)").first.is_visible()
+    assert page.get_by_text(f"clinical {clinical:.4f}").first.is_visible()
     assert page.get_by_text("Newcombe").first.is_visible()  # the verdict method is stated
     assert page.get_by_text("predictions_pad_ufes_20.csv").first.is_visible()
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
@@ -51,7 +52,6 @@ def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser
         slider.press("ArrowRight")
     wait_for_app(page)
     now = float(slider.get_attribute("aria-valuetext"))
-    assert now > start
     moved = page.get_by_role("heading", name=re.compile(rf"at threshold {now:.4f}"))
     moved.wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -59,9 +59,8 @@ def test_fairness_page_renders_and_follows_the_slider(fairness_url: str, browser
     box_input = page.locator('[data-testid="stNumberInput"]').filter(has_text="Threshold").locator("input")
     assert float(box_input.input_value()) == pytest.approx(now, abs=5e-5)
     page.get_by_role("button", name="Reset to the bundle rule").click()
-    page.get_by_role("heading", name=re.compile(rf"at threshold {start:.4f}")).wait_for()
+    page.get_by_role("heading", name=re.compile(r"at the per-domain rule")).wait_for()
     wait_for_app(page)
-    assert float(slider.get_attribute("aria-valuetext")) == pytest.approx(start, abs=5e-5)
     assert page.get_by_text("All attributes").first.is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     page.wait_for_timeout(2500)  # st.dataframe paints its canvas a moment after the run ends

@@ -82,8 +82,9 @@ def test_bundle_layout_and_manifest(tiny_bundle_dir: Path, bundle):
             == hashlib.sha256((tiny_bundle_dir / rel).read_bytes()).hexdigest()
         )
     # the fingerprint covers the whole manifest (thresholds, classes, preprocessing) and, through it, every file
-    expected_fp = hashlib.sha256(json.dumps(m, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    assert bundle.fingerprint == expected_fp == manifest_fingerprint(m)
+    on_disk = json.loads((tiny_bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    expected_fp = hashlib.sha256(json.dumps(on_disk, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert bundle.fingerprint == expected_fp == manifest_fingerprint(on_disk) == manifest_fingerprint(m.raw)
     assert bundle.class_names == list(taxonomy.CONDITIONS)
     assert bundle.category_map == taxonomy.condition_category_map()
     assert bundle.thresholds == {"moderate": 0.30, "high": 0.60}
