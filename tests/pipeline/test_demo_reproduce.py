@@ -43,9 +43,14 @@ def test_dermamnist_test_metrics_reproduce(metrics: dict, shared_data: Path, der
     r = reproduce(DEMO, shared_data, sets=["dermamnist_test"])["dermamnist_test"]
     assert r["n"] == 2005 == metrics["sets"]["dermamnist_test"]["overall"]["n"]
     assert r["labels_equal"]
-    assert r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
     assert r["metrics_compared"] >= 20
-    assert r["max_metric_diff"] < 1e-6, r["worst_metric"]
+    # With this machine's torch kernels (AVX2) every score and number reproduces exactly. Other CPUs' kernel sets
+    # round differently (../shared/tools/cpu-matrix: no-SIMD measured max |Δscore| 4.6e-4, the size of one isotonic
+    # step), so there a few of the 2005 predictions may cross a threshold: scores must agree within 2e-3 and every
+    # reported number within 0.01.
+    exact = r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
+    assert r["max_score_diff"] < 2e-3 and r["max_cond_prob_diff"] < 2e-3
+    assert r["max_metric_diff"] < (1e-6 if exact else 0.01), (r["worst_metric"], r["max_metric_diff"])
 
 
 def test_pad_ufes_20_predictions_and_metrics_reproduce(metrics: dict, shared_data: Path, pad_dir: Path) -> None:
