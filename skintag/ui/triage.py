@@ -183,9 +183,11 @@ def render_result_card(result: TriageResult) -> None:
         unsafe_allow_html=True,
     )
     st.metric("Calibrated probability of malignancy", format_probability(result.p_malignant), help=result.uncertainty)
+    rest = result.uncertainty
     if interval_applies(result) and getattr(result, "interval_label", None):
         st.caption(interval_text(result))
-    st.caption(f"Confidence: **{result.confidence}**. {result.uncertainty}")
+        rest = rest.removeprefix(str(result.interval_label)).strip()  # the label was just shown: say it once
+    st.caption(f"Confidence: **{result.confidence}**. {rest}".strip())
     if result.discordant:
         st.warning(f"**Discordant case — clinician review recommended.** {result.discordance_reason}", icon="⚠️")
     st.markdown(f"**Advice: {result.advice.headline}**")

@@ -299,3 +299,23 @@ def test_an_image_one_pixel_high_asks_for_a_retake(app, fmt, name):
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("**Retake the photo") and "small" in errors[0], errors
     assert not at.metric and not [m for m in at.markdown if "triage-tier" in m.value]
+
+
+def test_demo_interval_is_said_once(monkeypatch, tmp_path, ham_dir):
+    """The two-domain demo states its interval in words under the probability; the confidence line does not repeat
+    it (it only adds what is not already said)."""
+    from skintag.model import load_bundle
+    from skintag.settings import shipped
+    from skintag.triage import triage
+
+    demo = shipped("models/demo")
+    data = (ham_dir / "images" / "ISIC_0024308.jpg").read_bytes()
+    expected = triage(load_bundle(demo), data)
+    assert expected.interval_label and expected.uncertainty.startswith(expected.interval_label)
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(demo))
+    monkeypatch.setenv("SKINTAG_APP_DATA_DIR", str(tmp_path / "appdata"))
+    at = _upload(AppTest.from_file(PAGE, default_timeout=120).run(), "x.jpg", data)
+    assert not at.exception
+    shown = [str(c.value).replace("\\", "") for c in at.caption]
+    assert sum(c.count(expected.interval_label) for c in shown) == 1
+    assert any(c.startswith(f"Confidence: **{expected.confidence}**") for c in shown)
