@@ -52,6 +52,19 @@ if st.checkbox("Crop to the lesion", key="crop_on"):
     if x1 > x0 and y1 > y0:
         crop = (x0 / 100, y0 / 100, x1 / 100, y1 / 100)
 
+
+def _refuse(exc: SkintagError) -> None:
+    if isinstance(exc, BadImageError):
+        st.error(f"This file cannot be used ({exc.reason}): {safe_md(str(exc))}")
+    else:
+        st.error(f"Triage failed: {safe_md(str(exc))}")
+    st.stop()
+
+
+try:  # decoding needs no model: it runs while the bundle may still be loading
+    decoded = ui.decode_upload(data, settings, trusted=source == "Example")  # once per upload, by content hash
+except SkintagError as exc:
+    _refuse(exc)
 try:
     bundle = get_bundle(settings)
 except SkintagError as exc:
@@ -59,17 +72,12 @@ except SkintagError as exc:
     st.stop()
 try:
     with st.spinner("Scoring…"):
-        decoded = ui.decode_upload(data, settings, trusted=source == "Example")  # once per upload, by content hash
         result = ui.cached_triage(bundle, decoded, TriageSettings.from_settings(settings, crop=crop, attention=True),
                                   domain)
         whole = result if crop is None else ui.cached_triage(bundle, decoded, TriageSettings.from_settings(settings),
                                                              domain)
-except BadImageError as exc:
-    st.error(f"This file cannot be used ({exc.reason}): {safe_md(str(exc))}")
-    st.stop()
 except SkintagError as exc:
-    st.error(f"Triage failed: {safe_md(str(exc))}")
-    st.stop()
+    _refuse(exc)
 
 # The result card comes first: on a narrow screen the columns stack, and the card stays on top.
 card, pictures = st.columns([1, 1])

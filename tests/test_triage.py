@@ -411,15 +411,22 @@ def test_case_report_html_is_self_contained_and_complete():
         json.dumps(r.to_dict()))
 
 
-def test_plot_builders_show_the_result_values():
-    from skintag.plots.triage import category_figure, top_conditions_figure
+def test_category_bars_show_the_result_values():
+    import re
+
+    from skintag.plots.triage import category_bars_html
 
     r = run(0.2, vec(c0=0.5, c4=0.3, c6=0.1, c7=0.1))
-    bars = category_figure(r).data[0]
-    assert list(bars.x) == pytest.approx([0.2, 0.32, 0.48])
-    assert list(bars.y) == ["Malignant / Pre-cancerous", "Inflammatory / Reactive", "Benign ◀"]
-    top = top_conditions_figure(r).data[0]
-    assert list(top.y) == ["Melanoma", "Melanocytic Nevus", "Dermatofibroma"] and list(top.x) == [0.5, 0.3, 0.1]
+    html_bars = category_bars_html(r)
+    rows = re.findall(r"data-category='(\w+)' data-value='([0-9.]+)'", html_bars)
+    assert [c for c, _ in rows] == ["malignant", "inflammatory", "benign"]
+    assert [float(v) for _, v in rows] == pytest.approx([0.2, 0.32, 0.48])
+    assert "Benign ◀ dominant" in html_bars and html_bars.count("◀") == 1
+    assert [f"{p}%" for p in (20, 32, 48)] == re.findall(r">(\d+%)</td></tr>", html_bars)
+    assert "width:48.0%" in html_bars and "<script" not in html_bars
+    from skintag.documents.case_report import render_report_html
+
+    assert html_bars in render_report_html(r)  # the case report embeds the same bars
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from PIL import Image
 
 from skintag import fitzpatrick
 from skintag.errors import ConfigError
-from skintag.plots.triage import CATEGORY_COLOURS
-from skintag.triage import CATEGORY_DISPLAY, TIER_COLOURS, TriageResult, format_probability
+from skintag.plots.triage import category_bars_html
+from skintag.triage import TIER_COLOURS, TriageResult, format_probability
 
 #: Longest accepted text of each field (characters).
 MAX_ID_CHARS = 100
@@ -164,7 +164,6 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:18px 0 6px;border-bot
 .meta{color:#666;font-size:12px} .row{display:flex;gap:16px;flex-wrap:wrap} .row figure{margin:0;flex:1;min-width:200px}
 figure img{width:100%;border:1px solid #ccc;border-radius:4px} figcaption{font-size:12px;color:#555}
 .tier{display:inline-block;color:#fff;padding:6px 14px;border-radius:6px;font-weight:700;font-size:18px}
-.bar{background:#eee;border-radius:3px;height:14px;width:100%} .bar>div{height:14px;border-radius:3px}
 table{border-collapse:collapse;width:100%} td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}
 .warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:8px} .disc{background:#fdecea;border-left:4px solid #c62828;padding:8px}
 .note{white-space:pre-wrap}
@@ -244,16 +243,7 @@ def render_report_html(
             interval = f" ({interval_text(result)})"
         parts.append(f"<p>Calibrated probability of malignancy: <b>{_e(format_probability(result.p_malignant))}</b>{_e(interval)}. "
                      f"Confidence: <b>{_e(result.confidence)}</b>. {_e(result.uncertainty)}</p>")
-        rows = []
-        for cat in ("malignant", "inflammatory", "benign"):
-            v = (result.categories or {}).get(cat, 0.0)
-            mark = " ◀ dominant" if cat == result.dominant_category else ""
-            rows.append(
-                f"<tr><td>{_e(CATEGORY_DISPLAY[cat])}{_e(mark)}</td><td style='width:55%'><div class='bar'>"
-                f"<div style='width:{100 * v:.1f}%;background:{CATEGORY_COLOURS[cat]}'></div></div></td>"
-                f"<td>{_pct(v)}</td></tr>"
-            )
-        parts.append("<table>" + "".join(rows) + "</table>")
+        parts.append(category_bars_html(result))
         parts.append("<h2>Most likely conditions</h2><table><tr><th>Condition</th><th>Category</th>"
                      "<th>Probability</th></tr>")
         for c in result.top_conditions:

@@ -1,4 +1,5 @@
-"""plotly figures of a triage result (no streamlit calls): the three-category breakdown and the top conditions."""
+"""Pictures of a triage result (no streamlit calls): the three-category bars, the enlarged model input and the colour
+legend of the maps."""
 
 from __future__ import annotations
 
@@ -9,44 +10,26 @@ from skintag.triage import CATEGORIES, CATEGORY_DISPLAY, TriageResult
 CATEGORY_COLOURS = {"malignant": "#c62828", "inflammatory": "#ef6c00", "benign": "#2e7d32"}
 
 
-def category_figure(result: TriageResult) -> Any:
-    """Horizontal bars of the three category masses (malignant = calibrated P(malignant)); empty if no score."""
-    import plotly.graph_objects as go
+def category_bars_html(result: TriageResult) -> str:
+    """HTML bars of the three category masses (malignant = calibrated P(malignant)), the dominant one marked: static
+    markup with inline styles, so the triage card draws it at once (no chart library to load in the browser) and the
+    case report embeds the same rows."""
+    import html
 
     cats = result.categories or {}
-    names = [CATEGORY_DISPLAY[c] + (" ◀" if c == result.dominant_category else "") for c in CATEGORIES]
-    values = [float(cats.get(c, 0.0)) for c in CATEGORIES]
-    fig = go.Figure(
-        go.Bar(
-            x=values, y=names, orientation="h", marker_color=[CATEGORY_COLOURS[c] for c in CATEGORIES],
-            text=[f"{v:.0%}" for v in values], textposition="auto", hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+    rows = []
+    for c in CATEGORIES:
+        v = min(max(float(cats.get(c, 0.0)), 0.0), 1.0)
+        mark = " ◀ dominant" if c == result.dominant_category else ""
+        rows.append(
+            f"<tr data-category='{c}' data-value='{v:.6f}'><td style='padding:2px 8px 2px 0;white-space:nowrap'>"
+            f"{html.escape(CATEGORY_DISPLAY[c] + mark)}</td><td style='width:55%;padding:2px 0'>"
+            f"<div style='background:#eee;border-radius:3px;height:14px;width:100%'><div style='width:{100 * v:.1f}%;"
+            f"height:14px;border-radius:3px;background:{CATEGORY_COLOURS[c]}'></div></div></td>"
+            f"<td style='padding:2px 0 2px 8px;text-align:right'>{v:.0%}</td></tr>"
         )
-    )
-    fig.update_layout(
-        height=170, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis={"range": [0, 1], "tickformat": ".0%"},
-        yaxis={"autorange": "reversed"}, showlegend=False,
-    )
-    return fig
-
-
-def top_conditions_figure(result: TriageResult) -> Any:
-    """Bars of the top-3 conditions coloured by their category."""
-    import plotly.graph_objects as go
-
-    conds = list(result.top_conditions)
-    fig = go.Figure(
-        go.Bar(
-            x=[c.probability for c in conds], y=[c.name for c in conds], orientation="h",
-            marker_color=[CATEGORY_COLOURS.get(c.category, "#616161") for c in conds],
-            text=[f"{c.probability:.0%}" for c in conds], textposition="auto",
-            hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=150, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis={"range": [0, 1], "tickformat": ".0%"},
-        yaxis={"autorange": "reversed"}, showlegend=False,
-    )
-    return fig
+    return ("<table data-testid='category-bars' style='border-collapse:collapse;width:100%;border:none'>"
+            + "".join(rows) + "</table>")
 
 
 def enlarge_nearest(image: Any, min_side: int = 224) -> Any:

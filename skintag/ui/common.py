@@ -5,8 +5,9 @@ the triage page needs it, and no other page waits for torch)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,14 +76,31 @@ def render_sidebar(settings: Settings) -> None:
 
 
 def _render_integrity(settings: Settings) -> None:
-    """The bundle's fingerprint and signature status, once the background load has checked them."""
+    """The bundle's fingerprint and signature status once the background load has checked them; while it is still
+    checking, a fragment that looks again every second (so the status appears without an interaction)."""
     try:
         future = start_bundle_load(settings)
     except ModelBundleError:
         return
-    if not future.done():
-        st.caption("Integrity: checking file hashes and signature…")
+    if future.done():
+        _integrity_caption(future)
+    else:
+        _integrity_pending(settings)
+
+
+@st.fragment(run_every=1.0)
+def _integrity_pending(settings: Settings) -> None:
+    try:
+        future = start_bundle_load(settings)
+    except ModelBundleError:
         return
+    if future.done():
+        _integrity_caption(future)
+    else:
+        st.caption("Integrity: checking file hashes and signature…")
+
+
+def _integrity_caption(future: Future[ModelBundle]) -> None:
     try:
         bundle = future.result()
     except Exception as exc:  # noqa: BLE001 — shown, never raised: the triage page reports the load error too
@@ -92,37 +110,64 @@ def _render_integrity(settings: Settings) -> None:
     st.caption(f"{icon} {safe_md(bundle.signature.message)} Fingerprint `{bundle.fingerprint[:16]}`")
 
 
-def _load_and_warm(path: str, trusted_keys: tuple[str, ...] = (), require_signature: bool = False) -> ModelBundle:
+@contextlib.contextmanager
+def _collector_paused(*, freeze: bool) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while torch and transformers import (tens of thousands of long-lived
+    objects: the collector's repeated passes over them took 0.65 s of a 2.85 s import here). With ``freeze`` (the
+    served app), ``gc.freeze()`` what was built, so that later full collections skip the model and the libraries
+    instead of walking them for 0.2 s each; cyclic garbage the imports left is then kept, not freed. Not in a test
+    process, where frozen objects would outlive their tests."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _load_and_warm(
+    path: str, trusted_keys: tuple[str, ...] = (), require_signature: bool = False, *, freeze: bool = False
+) -> ModelBundle:
     """Load (and hash- and signature-verify) the bundle at ``path``, then push one blank image through it with
-    attention, so the first real triage does not pay for the backbone's and heads' first-call set-up."""
-    from PIL import Image
+    attention and grade it with the input gate, so the first real triage does not pay for the backbone's, heads' and
+    image checks' first-call set-up (OpenCV's import among them). ``freeze``: see :func:`_collector_paused`."""
+    with _collector_paused(freeze=freeze):
+        from PIL import Image
 
-    from skintag.model import load_bundle
-    from skintag.model.signing import load_trusted_keys
+        from skintag.images import quality_report
+        from skintag.model import load_bundle
+        from skintag.model.signing import load_trusted_keys
 
-    bundle = load_bundle(path, trusted_keys=load_trusted_keys(trusted_keys) or None,
-                         require_signature=require_signature)
-    blank = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
-    embedding, _ = bundle.forward_pixels(bundle.preprocess([blank]), output_attentions=True)
-    bundle.predict_embeddings(embedding)
+        bundle = load_bundle(path, trusted_keys=load_trusted_keys(trusted_keys) or None,
+                             require_signature=require_signature)
+        blank = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
+        embedding, _ = bundle.forward_pixels(bundle.preprocess([blank]), output_attentions=True)
+        bundle.predict_embeddings(embedding)
+        quality_report(blank)
     return bundle
 
 
 @st.cache_resource(show_spinner=False)
 def _bundle_future(
-    path: str, manifest_mtime: float, trusted_keys: tuple[str, ...] = (), require_signature: bool = False
+    path: str, manifest_mtime: float, trusted_keys: tuple[str, ...] = (), require_signature: bool = False,
+    _served: bool = False,
 ) -> Future[ModelBundle]:
     """The (running or finished) background load of the bundle at ``path``: started once per process, manifest
-    version (``manifest_mtime`` is only a cache key) and trust setting."""
+    version (``manifest_mtime`` is only a cache key) and trust setting (``_served``, not part of the key: whoever
+    starts the load first decides whether the loaded objects are frozen for the collector)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skintag-bundle")
-    future = pool.submit(_load_and_warm, path, trusted_keys, require_signature)
+    future = pool.submit(_load_and_warm, path, trusted_keys, require_signature, freeze=_served)
     pool.shutdown(wait=False)  # the thread ends when the load does
     return future
 
 
-def start_bundle_load(settings: Settings) -> Future[ModelBundle]:
+def start_bundle_load(settings: Settings, *, served: bool = False) -> Future[ModelBundle]:
     """Start loading ``settings.model_dir`` in the background unless it is loaded or loading already, and return that
-    load. Cheap: the frame calls it on every run.
+    load. Cheap: the frame calls it on every run. ``served``: this process is the app's server (its lifespan started
+    the load), so the loaded libraries and model may be frozen for the garbage collector.
 
     Raises
     ------
@@ -136,7 +181,7 @@ def start_bundle_load(settings: Settings) -> Future[ModelBundle]:
             "directory or build the demo bundle (see README)."
         )
     return _bundle_future(str(Path(settings.model_dir).resolve()), manifest.stat().st_mtime,
-                          tuple(str(k) for k in settings.trusted_keys), settings.require_signed_bundle)
+                          tuple(str(k) for k in settings.trusted_keys), settings.require_signed_bundle, served)
 
 
 def get_bundle(settings: Settings) -> ModelBundle:
@@ -164,5 +209,5 @@ async def preload_bundle(_app: Any) -> AsyncIterator[None]:
     """Lifespan of the served app (``st.App`` in ``streamlit_app.py``): start loading the model bundle when the server
     starts, before the first page view, so a visitor's first triage does not wait for torch to import."""
     with contextlib.suppress(ModelBundleError, ConfigError):  # the pages say what is wrong
-        start_bundle_load(Settings.from_env())
+        start_bundle_load(Settings.from_env(), served=True)
     yield

@@ -194,7 +194,7 @@ def render_result_card(result: TriageResult) -> None:
     for d in result.advice.details:
         st.markdown(f"- {d}")
     st.markdown("**Category breakdown** — dominant: " + CATEGORY_DISPLAY[result.dominant_category or "benign"])
-    st.plotly_chart(plots.category_figure(result), width="stretch", key="category_chart")
+    st.markdown(plots.category_bars_html(result), unsafe_allow_html=True)
     st.markdown("**Most likely conditions**")
     st.table([{"condition": c.name, "category": c.category, "probability": f"{c.probability:.1%}"}
               for c in result.top_conditions])

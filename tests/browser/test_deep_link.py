@@ -1,6 +1,7 @@
 """A page URL opened first on a freshly started server is served through the app frame: ``/triage``, with no visit to
 ``/`` before, shows the sidebar's intended use, disclaimer and model status and the frame's navigation (not Streamlit's
-automatic ``pages/`` list); no Deploy button; the browser contacts no host but the app's."""
+automatic ``pages/`` list) and, without any interaction, the bundle's integrity status once it is verified; no Deploy
+button; the browser contacts no host but the app's."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def test_triage_opened_first_shows_the_frame(fresh_url, browser_page):
     status = sidebar.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Model:")
     status.wait_for(state="visible")
     assert status.inner_text().split("\n")[-1].strip() == f"Model: {manifest['name']} v{manifest['version']}"
+    # the integrity status replaces "checking…" by itself once the background load has verified the bundle
+    sidebar.get_by_text("Fingerprint").wait_for(state="visible", timeout=60_000)
+    assert sidebar.get_by_text("Integrity: checking").count() == 0
 
     nav = page.locator('[data-testid="stSidebarNav"]')
     assert [t.split("\n")[-1].strip() for t in nav.locator("a").all_inner_texts()] == [

@@ -51,7 +51,7 @@ def test_triage_upload_shows_result(triage_url, browser_page, ham_dir):
     )
     assert page.get_by_text("What the model saw:").first.is_visible()
     assert page.locator('[data-testid="colour-legend"]').count() == 2
-    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    page.locator('[data-testid="category-bars"]').wait_for(state="visible")
     assert page.get_by_text("not a diagnosis").first.is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = save_screenshot(page, "triage", full_page=False)

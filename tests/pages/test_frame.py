@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -109,6 +110,38 @@ def test_bundle_loads_once_in_the_background_and_retries_a_failure(tmp_path):
         common.start_bundle_load(Settings(model_dir=tmp_path / "none"))
 
 
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_bundle_loader_pauses_the_collector_and_freezes_only_when_served(collector_on):
+    """The load runs with the cyclic collector paused and leaves it as it found it; only the served app's load
+    (``freeze=True``) moves what it built to the collector's permanent generation."""
+    import gc
+
+    from skintag.ui import common
+
+    gc.unfreeze()
+    (gc.enable if collector_on else gc.disable)()
+    try:
+        states = []
+        original = common._collector_paused
+
+        @contextlib.contextmanager
+        def spy(*, freeze):
+            with original(freeze=freeze):
+                states.append(gc.isenabled())
+                yield
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(common, "_collector_paused", spy)
+            bundle = common._load_and_warm(str(REPO / "models" / "demo"))
+            assert states == [False] and gc.isenabled() is collector_on and gc.get_freeze_count() == 0
+            common._load_and_warm(str(REPO / "models" / "demo"), freeze=True)
+            assert states == [False, False] and gc.isenabled() is collector_on and gc.get_freeze_count() > 0
+        assert bundle.name == "demo"
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 def test_streamlit_run_serves_the_app_that_preloads_the_bundle(tmp_path, monkeypatch):
     """`streamlit run streamlit_app.py` finds the st.App in it; imported (not run as a page) the file builds that app
     and no frame; the app's lifespan starts loading the bundle of SKINTAG_MODEL_DIR and tolerates a missing one."""
@@ -141,9 +174,10 @@ def test_streamlit_run_serves_the_app_that_preloads_the_bundle(tmp_path, monkeyp
 
     calls = []
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(tmp_path / "bundle"))
-    monkeypatch.setattr(common, "start_bundle_load", lambda settings: calls.append(settings.model_dir))
+    monkeypatch.setattr(common, "start_bundle_load",
+                        lambda settings, served=False: calls.append((settings.model_dir, served)))
     serve_once(module.app)
-    assert calls == [tmp_path / "bundle"]
+    assert calls == [(tmp_path / "bundle", True)]
     monkeypatch.undo()
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(tmp_path / "missing"))
     serve_once(module.app)  # no bundle: no error at start-up (the sidebar reports it)
