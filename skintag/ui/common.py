@@ -77,30 +77,22 @@ def render_sidebar(settings: Settings) -> None:
 
 def _render_integrity(settings: Settings) -> None:
     """The bundle's fingerprint and signature status once the background load has checked them; while it is still
-    checking, a fragment that looks again every second (so the status appears without an interaction)."""
+    checking, in a fragment that looks again every second (so the status appears without an interaction)."""
     try:
-        future = start_bundle_load(settings)
+        pending = not start_bundle_load(settings).done()
     except ModelBundleError:
         return
-    if future.done():
-        _integrity_caption(future)
-    else:
-        _integrity_pending(settings)
+    (_integrity_pending if pending else _integrity_status)(settings)
 
 
-@st.fragment(run_every=1.0)
-def _integrity_pending(settings: Settings) -> None:
+def _integrity_status(settings: Settings) -> None:
     try:
         future = start_bundle_load(settings)
-    except ModelBundleError:
+    except ModelBundleError:  # the manifest went away since: the status badge above says so on the next run
         return
-    if future.done():
-        _integrity_caption(future)
-    else:
+    if not future.done():
         st.caption("Integrity: checking file hashes and signature…")
-
-
-def _integrity_caption(future: Future[ModelBundle]) -> None:
+        return
     try:
         bundle = future.result()
     except Exception as exc:  # noqa: BLE001 — shown, never raised: the triage page reports the load error too
@@ -108,6 +100,9 @@ def _integrity_caption(future: Future[ModelBundle]) -> None:
         return
     icon = {"verified": "🔒", "untrusted": "🔓", "unsigned": "🔓"}.get(bundle.signature.state, "🔓")
     st.caption(f"{icon} {safe_md(bundle.signature.message)} Fingerprint `{bundle.fingerprint[:16]}`")
+
+
+_integrity_pending = st.fragment(_integrity_status, run_every=1.0)
 
 
 @contextlib.contextmanager
