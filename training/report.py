@@ -141,9 +141,10 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
         out += [_md_table(cols, [[f"{v:.4f}" if isinstance(v, float) else v for v in r] for r in t[cols].itertuples(index=False)]), ""]
     tl = ch.get("training_length") or {}
     if tl.get("best_epoch"):
+        last = (" Validation was still improving at the last epoch, so a longer run may do better."
+                if tl["best_epoch"] == tl["epochs_run"] else "")
         out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
-                f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}); it was reused as it is "
-                "(warm start: `finetune` finds its outputs match the config and only re-embeds).", ""]
+                f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}).{last}", ""]
     return out
 
 

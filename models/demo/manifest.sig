@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "529ed6b2f1a24eda",
-  "fingerprint": "240df0446e74263d56683c641be9dfafd8d82261df5bb30af4218ad1c03c857c",
-  "signature": "UdIrkkNNJKYTVqQ4GH45G7r+QLluNj+DBWMkBc3e42cW0778rnNDKJcZjV4rbeKmG7YqfdSlwMJKI71TYr8qCA=="
+  "key_id": "71c685a646683734",
+  "fingerprint": "24721270f622e81f0af06566a9544ea5822cd686e7ea872e30b646607c664ce7",
+  "signature": "qHqaW1k7Vf9nG78aVxh/mVAnSrv4hbZx2jlyw+rc7muqcy4PsmoO/Z5nsoFBuM7xhfMYzkP4l+UcRNkrlCN+Dw=="
 }

@@ -80,7 +80,7 @@ def assert_refusal(resp: requests.Response, status: int, reason: str) -> dict:
 def test_health_ready_and_model(api, demo_bundle):
     assert requests.get(api.url + "/healthz", timeout=TIMEOUT).json() == {"status": "ok"}
     ready = requests.get(api.url + "/readyz", timeout=TIMEOUT).json()
-    identity = {"name": "demo", "version": "2.0.0", "fingerprint": demo_bundle.fingerprint}
+    identity = {"name": "demo", "version": demo_bundle.version, "fingerprint": demo_bundle.fingerprint}
     assert ready == {"status": "ready", "model": identity}
     resp = requests.get(api.url + "/v1/model", timeout=TIMEOUT)
     assert resp.status_code == 200
@@ -131,7 +131,7 @@ def test_triage_gives_the_dashboards_answer_on_the_real_photos(api, demo_bundle,
         expected = direct(demo_bundle, data).to_dict()
         assert body["result"] == expected, name  # every field, floats included, exactly
         assert body["result"]["status"] == "ok"
-        assert body["model"] == {"name": "demo", "version": "2.0.0", "fingerprint": demo_bundle.fingerprint}
+        assert body["model"] == {"name": "demo", "version": demo_bundle.version, "fingerprint": demo_bundle.fingerprint}
         assert body["attention"] is None
     # crop and attention give the page's answer with the same options
     name, data = photos[0]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import yaml
 
 from skintag.errors import ArgumentError, ConfigError, FileContentError, ModelBundleError
 from skintag.model.manifest import HeadEntry, Manifest, load_manifest, parse_manifest, read_manifest
@@ -24,7 +25,8 @@ def raw() -> dict:
 def test_demo_manifest_typed_fields(raw):
     m = load_manifest(DEMO)
     assert isinstance(m, Manifest) and isinstance(m, Mapping)
-    assert (m.name, m.version, m.format_version) == ("demo", "2.0.0", 2)
+    assert (m.name, m.version, m.format_version) == ("demo", raw["version"], 2)
+    assert m.version == yaml.safe_load((DEMO.parent.parent / "configs" / "demo.yaml").read_text())["version"]
     assert m.image_size == 28 and m.embedding_size == 128 and m.preprocessing["resample"] == "bicubic"
     assert len(m.class_names) == 10 and m.class_names[0] == "Melanoma"
     assert m.category_map[0] == "malignant" and m.category_map[4] == "benign" and m.category_map[8] == "inflammatory"
