@@ -142,6 +142,10 @@ rule_key = r1.selectbox("Decision rule", list(rules), format_func=lambda k: rule
 r2.slider("Threshold (malignant when score ≥ threshold)", 0.0, 1.0, step=0.0001, format="%.4f", key="threshold",
           on_change=_slider_moved)
 r3.number_input("Threshold", 0.0, 1.0, step=0.0001, format="%.4f", key="threshold_box", on_change=_box_changed)
+if rule_key != ui.CUSTOM and rules[rule_key].single is None:  # the slider holds one number; this rule has several
+    per_domain = " · ".join(f"{safe_md(d)} {t:.4f}" for d, t in rules[rule_key].thresholds.items())
+    r2.caption(f"Not in use: this rule has one threshold per image domain ({per_domain}). Moving the slider audits "
+               "one custom threshold instead.")
 b1, b2, b3 = st.columns([1, 1, 2])
 b1.button("Reset to the bundle rule" if manifest else "Reset to 0.5", key="reset", on_click=_reset)
 target = b2.number_input("Target sensitivity", 0.50, 1.0, 0.95, 0.01, key="target_sens")

@@ -188,3 +188,20 @@ def test_upload_of_another_model_with_mapping(app):
     pos = df[df.label == 1]
     want = (pos.prob >= 0.5).groupby(pos.clinic).mean()
     assert got == pytest.approx({g: round(v, 3) for g, v in want.items()}, abs=1e-9)
+
+
+def test_per_domain_rule_says_the_slider_is_not_in_use(monkeypatch):
+    """The two-domain demo bundle's triage rule has a threshold per image domain: the slider, which holds one number,
+    says it is not in use and names each domain's threshold; choosing a custom threshold removes that caption."""
+    demo = REPO / "models" / "demo"
+    manifest = json.loads((demo / "manifest.json").read_text())
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(demo))
+    monkeypatch.delenv("SKINTAG_PREDICTIONS", raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, at.exception
+    note = [c.value for c in at.caption if c.value.startswith("Not in use")]
+    assert len(note) == 1
+    for domain, spec in manifest["domains"].items():
+        assert f"{domain} {spec['thresholds']['moderate']:.4f}" in note[0]
+    at.selectbox(key="rule").set_value("custom").run()
+    assert not at.exception and not [c for c in at.caption if c.value.startswith("Not in use")]
