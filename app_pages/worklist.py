@@ -52,6 +52,11 @@ try:
 except SkintagError as exc:
     st.error(f"The zip cannot be used: {safe_md(exc)}")
     st.stop()
+seen: dict[str, int] = {}
+for i, (name, data) in enumerate(inputs):  # two uploads of one file name stay two cases: "IMG_1.jpg (2)"
+    seen[name] = seen.get(name, 0) + 1
+    if seen[name] > 1:
+        inputs[i] = (f"{name} ({seen[name]})", data)
 key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() + n.encode() for n, d in inputs)).hexdigest()
 
 try:
@@ -64,7 +69,6 @@ state = st.session_state.get("worklist")
 if state is None or state["key"] != key:
     bar = st.progress(0.0, text=f"Triaging 0 / {len(inputs)} images…")
     items: list[Item] = []
-    results: dict[str, object] = {}
     logging_ok = log is not None
     options = TriageSettings.from_settings(settings)
     for start in range(0, len(inputs), STEP):
@@ -80,12 +84,11 @@ if state is None or state["key"] != key:
                 except SkintagError as exc:
                     logging_ok = False
                     ui.log_unavailable(str(exc))
-            results[name] = res
             items.append(Item(name, res.to_dict(), None, case_id))
         done = min(len(inputs), start + STEP)
         bar.progress(done / len(inputs), text=f"Triaging {done} / {len(inputs)} images…")
     bar.progress(1.0, text=f"Triaged {len(inputs)} images.")
-    state = {"key": key, "items": items, "results": results, "data": dict(inputs), "maps": {}}
+    state = {"key": key, "items": items, "data": dict(inputs), "maps": {}}
     st.session_state["worklist"] = state
     st.session_state.pop("open_case", None)
 
@@ -110,9 +113,8 @@ st.download_button("Download the worklist (CSV)", worklist_csv(frame), file_name
 
 choice = st.selectbox("Open case", labels, key="open_case")
 row = frame.iloc[labels.index(choice)]
-result = state["results"].get(row["file"])
 st.divider()
-if result is None:
+if row["error"]:
     st.error(f"{safe_md(row['file'])} could not be read: {safe_md(row['error'])}")
     st.stop()
 if row["file"] not in state["maps"]:

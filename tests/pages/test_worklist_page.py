@@ -87,3 +87,30 @@ def test_a_corrupt_log_is_reported_and_triage_still_works(app, photos, tmp_path)
                for w in at.warning)
     assert len(at.dataframe[0].value) == 3
     assert any("Decisions and outcomes need the case log" in c.value for c in at.caption)
+
+
+def test_two_uploads_with_one_file_name_stay_two_cases(app, photos, tmp_path):
+    """Two different photos both called IMG_0001.png: two rows, each case opens its own image's result and report
+    (not the other's), and the log holds both scores."""
+    from skintag.caselog import CaseLog
+    from skintag.triage import format_probability
+
+    (_, low_data, low), (_, high_data, high) = photos[0], photos[-1]
+    assert low.tier != high.tier
+    at = app.run()
+    at.file_uploader(key="uploads").set_value([("IMG_0001.png", low_data, "image/png"),
+                                                ("IMG_0001.png", high_data, "image/png")])
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["file"]) == ["IMG_0001.png (2)", "IMG_0001.png"]  # the HIGH one ranks first
+    assert list(table["tier"]) == [high.tier, low.tier]
+    for label, expected in zip(at.selectbox(key="open_case").options, (high, low), strict=True):
+        at = at.selectbox(key="open_case").set_value(label).run()
+        assert not at.exception
+        tier_html = next(m.value for m in at.markdown if "triage-tier" in m.value)
+        assert f">{expected.tier}" in tier_html
+        metric = next(m for m in at.metric if m.label == "Calibrated probability of malignancy")
+        assert metric.value == format_probability(expected.p_malignant)
+    with CaseLog(tmp_path / "appdata" / "caselog.sqlite3") as log:
+        assert sorted(log.cases()["y_score"]) == pytest.approx(sorted([low.p_malignant, high.p_malignant]))
