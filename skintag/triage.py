@@ -31,6 +31,8 @@ from skintag.errors import BadImageError, ConfigError, ModelBundleError
 from skintag.model.domains import ReliabilityBin, interval_for, reliability_table
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pathlib import Path
+
     from PIL import Image
 
     from skintag.explain.attention import AttentionMaps
@@ -556,6 +558,34 @@ def reliability_from_scores(
 ) -> tuple[ReliabilityBin, ...]:
     """Equal-width reliability bins of calibrated scores against outcomes (:func:`skintag.model.domains.reliability_table`)."""
     return reliability_table(y_true, y_score, n_bins)
+
+
+def load_and_warm(
+    path: str | Path, *, trusted_keys: Sequence[str | Path] = (), require_signature: bool = False
+) -> ModelBundle:
+    """Load the bundle at ``path`` (hash-verified; signature-checked against ``trusted_keys``, PEM files, and refused
+    unsigned when ``require_signature``), then push one blank image through it with attention and grade it with the
+    input gate, so the first real triage does not pay for the backbone's, heads' and image checks' first-call set-up
+    (OpenCV's import among them). The dashboard's and the HTTP API's one way to load the model they serve.
+
+    Raises
+    ------
+    ModelBundleError
+        As :func:`skintag.model.load_bundle`.
+    """
+    from PIL import Image
+
+    from skintag.images import quality_report
+    from skintag.model import load_bundle
+    from skintag.model.signing import load_trusted_keys
+
+    bundle = load_bundle(path, trusted_keys=load_trusted_keys(trusted_keys) or None,
+                         require_signature=require_signature)
+    blank = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
+    embedding, _ = bundle.forward_pixels(bundle.preprocess([blank]), output_attentions=True)
+    bundle.predict_embeddings(embedding)
+    quality_report(blank)
+    return bundle
 
 
 def bundle_model_info(bundle: ModelBundle) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from skintag.api.errors import REASONS, ApiError, from_skintag_error
 from skintag.api.security import HEADER, key_matches, load_hashes, require_keys_for_host
 from skintag.errors import SkintagError
 from skintag.settings import Settings
+from skintag.triage import load_and_warm
 
 log = logging.getLogger("skintag.api")
 
@@ -222,7 +223,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skintag-bundle")
-        app.state.bundle_future = pool.submit(service.load_and_warm, str(settings.model_dir))
+        app.state.bundle_future = pool.submit(load_and_warm, settings.model_dir, trusted_keys=settings.trusted_keys,
+                                              require_signature=settings.require_signed_bundle)
         app.state.bundle_future.add_done_callback(_log_load)
         pool.shutdown(wait=False)
         app.state.limiter = anyio.CapacityLimiter(settings.api_threads)

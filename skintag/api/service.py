@@ -35,20 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from skintag.settings import Settings
 
 
-def load_and_warm(path: str) -> ModelBundle:
-    """Load (hash-verified) the bundle at ``path`` and push one image through it with attention, so the first request
-    does not pay for the backbone's and heads' first-call set-up."""
-    from PIL import Image
-
-    from skintag.model import load_bundle
-
-    bundle = load_bundle(path)
-    grey = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
-    emb, _ = bundle.forward_pixels(bundle.preprocess([grey]), output_attentions=True)
-    bundle.predict_embeddings(emb)
-    return bundle
-
-
 def model_info(bundle: ModelBundle) -> dict[str, Any]:
     """Name, version and fingerprint: the library's own :func:`skintag.triage.bundle_model_info`."""
     return bundle_model_info(bundle)

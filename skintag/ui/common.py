@@ -126,23 +126,12 @@ def _collector_paused(*, freeze: bool) -> Iterator[None]:
 def _load_and_warm(
     path: str, trusted_keys: tuple[str, ...] = (), require_signature: bool = False, *, freeze: bool = False
 ) -> ModelBundle:
-    """Load (and hash- and signature-verify) the bundle at ``path``, then push one blank image through it with
-    attention and grade it with the input gate, so the first real triage does not pay for the backbone's, heads' and
-    image checks' first-call set-up (OpenCV's import among them). ``freeze``: see :func:`_collector_paused`."""
+    """:func:`skintag.triage.load_and_warm` with the garbage collector paused (``freeze``: see
+    :func:`_collector_paused`)."""
+    from skintag.triage import load_and_warm
+
     with _collector_paused(freeze=freeze):
-        from PIL import Image
-
-        from skintag.images import quality_report
-        from skintag.model import load_bundle
-        from skintag.model.signing import load_trusted_keys
-
-        bundle = load_bundle(path, trusted_keys=load_trusted_keys(trusted_keys) or None,
-                             require_signature=require_signature)
-        blank = Image.new("RGB", (bundle.image_size, bundle.image_size), (180, 120, 100))
-        embedding, _ = bundle.forward_pixels(bundle.preprocess([blank]), output_attentions=True)
-        bundle.predict_embeddings(embedding)
-        quality_report(blank)
-    return bundle
+        return load_and_warm(path, trusted_keys=trusted_keys, require_signature=require_signature)
 
 
 @st.cache_resource(show_spinner=False)

@@ -138,3 +138,32 @@ def test_command_line_keys(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "skintag.api", "--keys-file", str(bad)], capture_output=True,
                              text=True, timeout=120)
     assert refused.returncode == 2 and "line 1: expected an API key hash" in refused.stderr
+
+
+@pytest.mark.parametrize("trusted", ["shipped demo key", "another key"])
+def test_the_api_loads_the_bundle_under_the_same_trust_settings_as_the_dashboard(tmp_path, trusted):
+    """SKINTAG_TRUSTED_KEYS applies to the API as to the dashboard: the demo bundle, signed by the shipped demo key, is
+    served when that key is trusted and refused (503 model_unavailable) when only another key is."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from skintag.api.app import create_app
+    from skintag.model.signing import generate_keypair
+    from skintag.settings import Settings
+
+    repo = Path(__file__).resolve().parents[2]
+    key = repo / "configs" / "trusted_keys" / "skintag-demo.pub"
+    if trusted == "another key":
+        key = tmp_path / "other.pub"
+        generate_keypair(tmp_path / "other.pem", key)
+    settings = Settings(model_dir=repo / "models" / "demo", trusted_keys=(key,), app_data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 120
+        while (resp := client.get("/readyz")).status_code == 503 and resp.json().get("reason") == "loading":
+            assert time.monotonic() < deadline, "the bundle did not finish loading"
+            time.sleep(0.2)
+    if trusted == "another key":
+        assert resp.status_code == 503 and resp.json()["reason"] == "model_unavailable", resp.json()
+    else:
+        assert resp.status_code == 200 and resp.json()["model"]["name"] == "demo"
