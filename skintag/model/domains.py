@@ -202,8 +202,8 @@ def interval_for(
             break
         note = " Neighbouring score ranges were pooled until the interval covered the displayed score."
     label = (
-        f"Of {n} {where}calibration images (patients held out of the fit) scored {bins[i].lo:.0%}–"
-        f"{min(bins[j].hi, 1.0):.0%}, {k} ({k / n:.0%}) were malignant; {ci:.0%} Wilson interval "
+        f"Of {n} {where}calibration images scored {bins[i].lo:.0%}–{min(bins[j].hi, 1.0):.0%} out of fold (each by a "
+        f"calibrator fitted without it), {k} ({k / n:.0%}) were malignant; {ci:.0%} Wilson interval "
         f"{lo:.0%}–{hi:.0%}.{note}"
     )
     return (float(lo), float(hi)), label

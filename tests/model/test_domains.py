@@ -60,6 +60,9 @@ def test_reliability_table_and_interval_contains_the_shown_probability():
     ci = binomtest(10, 50).proportion_ci(method="wilson")
     assert (lo, hi) == pytest.approx((ci.low, ci.high), abs=1e-9)
     assert "Of 50 clinical calibration images" in label and "10 (20%)" in label and "pooled" not in label
+    # what was held out depends on the domain (patients for phone photos, images for DermaMNIST): the label claims
+    # only what holds for both
+    assert "out of fold (each by a calibrator fitted without it)" in label and "patient" not in label
     # p = 0.35 is above its bin's interval (5 of 50: 4 %-21 %): pooled with the next bin up
     (lo2, hi2), label2 = interval_for(0.35, [ReliabilityBin(0.0, 0.3, 100, 3), ReliabilityBin(0.3, 0.4, 50, 5),
                                              ReliabilityBin(0.4, 1.0, 40, 30)])
