@@ -253,9 +253,12 @@ m1, m2 = st.columns(2)
 method = m1.radio("Method", list(METHODS), format_func=METHODS.get, key="mitigation_method")
 floor = m2.slider("Sensitivity floor for every group", 0.50, 1.0, 0.90, 0.01, key="sens_floor",
                   disabled=method != "sensitivity_floor")
-if st.toggle("Run the what-if", key="run_mitigation"):
+base = rule.single if rule.single is not None else float(report.threshold)
+if base != base:  # NaN: the audited rows fall under the per-domain rule with different thresholds
+    st.warning("The what-if starts from one threshold, but these rows are audited at several (one per image domain). "
+               "Filter the cohort to one domain, or choose a single-threshold rule, to run it.", icon="🔬")
+elif st.toggle("Run the what-if", key="run_mitigation"):
     try:
-        base = rule.single if rule.single is not None else float(report.threshold)
         mitigation = ui.get_mitigation(key, df, y_true, y_score, group_col, grouping, base, min_pos, min_neg, method,
                                        floor, patients)
         st.markdown(f"**{safe_md(mitigation.words)}**")

@@ -205,3 +205,20 @@ def test_per_domain_rule_says_the_slider_is_not_in_use(monkeypatch):
         assert f"{domain} {spec['thresholds']['moderate']:.4f}" in note[0]
     at.selectbox(key="rule").set_value("custom").run()
     assert not at.exception and not [c for c in at.caption if c.value.startswith("Not in use")]
+
+
+def test_what_if_refuses_rows_audited_at_several_thresholds(monkeypatch, tmp_path):
+    """Dermoscopic and phone-photo rows together under the per-domain rule are audited at two thresholds: the what-if,
+    which starts from one, says so instead of running from no threshold (its 'before' sensitivity read 0)."""
+    demo = REPO / "models" / "demo"
+    mixed = pd.concat([pd.read_csv(demo / "eval" / f"predictions_{n}.csv") for n in ("dermamnist_test", "pad_ufes_20")])
+    path = tmp_path / "mixed.csv"
+    mixed.to_csv(path, index=False)
+    monkeypatch.setenv("SKINTAG_MODEL_DIR", str(demo))
+    monkeypatch.setenv("SKINTAG_PREDICTIONS", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception, at.exception
+    assert any("The what-if starts from one threshold" in w.value for w in at.warning)
+    assert not [t for t in at.toggle if t.key == "run_mitigation"]
+    at.selectbox(key="rule").set_value("custom").run()  # one threshold: the what-if is offered again
+    assert not at.exception and [t for t in at.toggle if t.key == "run_mitigation"]
