@@ -266,7 +266,6 @@ class ModelSummary(ModelInfo):
     default_operating_point: str | None
     domains: Any = Field(description="the manifest's domains table (null for a bundle without one)")
     accepted_domains: list[str] = Field(description="values of the triage 'domain' field")
-    domain_option: bool = Field(description="whether the installed triage engine takes a domain")
     training_data: dict[str, Any]
     known_limits: list[str]
     limits: dict[str, Any] = Field(description="upload, pixel and SHAP limits of this server")

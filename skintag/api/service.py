@@ -14,8 +14,6 @@ keeps state between calls except :class:`ShapGate` (one lock per process, see th
 from __future__ import annotations
 
 import base64
-import dataclasses
-import inspect
 import io
 import json
 import threading
@@ -40,39 +38,17 @@ def model_info(bundle: ModelBundle) -> dict[str, Any]:
     return bundle_model_info(bundle)
 
 
-def domain_option() -> str | None:
-    """How the installed triage engine takes an image domain: ``"call"`` (a ``domain=`` keyword of
-    :func:`skintag.triage.triage`), ``"settings"`` (a ``TriageSettings.domain`` field) or None (not at all)."""
-    if "domain" in inspect.signature(triage).parameters:
-        return "call"
-    if "domain" in {f.name for f in dataclasses.fields(TriageSettings)}:
-        return "settings"
-    return None
-
-
 def triage_image(bundle: ModelBundle, data: bytes, settings: Settings, *, crop: Any = None, attention: bool = False,
                  domain: str | None = None) -> TriageResult:
-    """The page's triage call on uploaded bytes (limits from ``settings``); ``domain`` only where the engine takes one.
+    """The page's triage call on uploaded bytes (limits from ``settings``); ``domain`` None means "auto".
 
     Raises
     ------
-    ApiError
-        ``invalid_field`` when a domain other than "auto" is asked of an engine that has no domains.
     BadImageError
         As :func:`skintag.triage.triage`.
     """
     options = TriageSettings.from_settings(settings, crop=crop, attention=attention)
-    mode = domain_option() if domain is not None else None
-    if domain is not None and mode is None:
-        if domain != "auto":
-            raise ApiError.of("invalid_field", f"This server's triage engine has no image domains, so domain={domain!r} "
-                                               "cannot be honoured; leave the field out or send 'auto'.")
-        return triage(bundle, data, settings=options)
-    if mode == "call":
-        return triage(bundle, data, settings=options, domain=domain)  # type: ignore[call-arg]
-    if mode == "settings":
-        return triage(bundle, data, settings=dataclasses.replace(options, domain=domain))
-    return triage(bundle, data, settings=options)
+    return triage(bundle, data, settings=options, domain=domain or "auto")
 
 
 def _grid(a: np.ndarray) -> list[list[float]]:
@@ -207,7 +183,6 @@ def model_summary(bundle: ModelBundle, settings: Settings) -> dict[str, Any]:
         "default_operating_point": m.get("default_operating_point"),
         "domains": m.get("domains"),
         "accepted_domains": list(ACCEPTED_DOMAINS),
-        "domain_option": domain_option() is not None,
         "training_data": dict(m.get("training_data") or {}),
         "known_limits": [str(x) for x in (m.get("known_limits") or [])],
         "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,

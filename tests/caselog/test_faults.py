@@ -127,16 +127,6 @@ def test_a_locked_database_gives_a_clear_message_and_a_released_lock_is_waited_f
     holder.close()
 
 
-def test_triage_results_do_not_depend_on_the_log(tmp_path):
-    """The worklist records after triage and carries on without the log: the result object is complete either way."""
-    path = tmp_path / "corrupt.sqlite3"
-    path.write_bytes(b"garbage" * 1000)
-    res = result(0.7)
-    with pytest.raises(CaseLogError):
-        CaseLog(path).record(res)
-    assert res.tier == "HIGH" and res.to_dict()["p_malignant"] == 0.7
-
-
 def test_a_newer_schema_is_refused_and_left_unchanged(tmp_path):
     path = tmp_path / "future.sqlite3"
     with CaseLog(path) as log:
