@@ -54,17 +54,19 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
         rows, shipped = rows.head(limit), shipped.head(limit)
     domain = (metrics.get("set_domains") or {}).get(name, bundle.default_domain)
     emb = bundle_embed_paths(bundle, [str(p) for p in rows["image_path"]], batch_size)
-    pred = bundle_predict(bundle, emb, domain)
+    pred, scored_in = bundle_predict(bundle, emb, domain)
     split = str(shipped["split"].iloc[0])
     p_cal = pred.p_malignant
     if split == "crossfit":  # re-run the domain's cross-fitting on the re-predicted raw scores
         p_cal = crossfit_scores(pred.p_malignant_raw, rows, (metrics.get("crossfit") or {})[name]) \
             if limit is None else shipped["y_score"].to_numpy(float)
-    again = predictions_frame(rows, p_cal, pred.p_malignant_raw, pred.condition_probs, split)
+    again = predictions_frame(rows, p_cal, pred.p_malignant_raw, pred.condition_probs, split, scored_in)
     out: dict[str, Any] = {
         "n": len(again),
         "labels_equal": bool((again["y_true"].to_numpy() == shipped["y_true"].to_numpy()).all()
-                             and (again["condition_true"].to_numpy() == shipped["condition_true"].to_numpy()).all()),
+                             and (again["condition_true"].to_numpy() == shipped["condition_true"].to_numpy()).all()
+                             and ("model_domain" not in shipped
+                                  or (again["model_domain"].to_numpy() == shipped["model_domain"].to_numpy()).all())),
         "max_score_diff": float(max(np.max(np.abs(again["y_score"].to_numpy() - shipped["y_score"].to_numpy())),
                                     np.max(np.abs(again["y_score_raw"].to_numpy() - shipped["y_score_raw"].to_numpy())))),
         "max_cond_prob_diff": float(np.max(np.abs(again[COND_COLS].to_numpy() - shipped[COND_COLS].to_numpy()))),

@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "71c685a646683734",
-  "fingerprint": "24721270f622e81f0af06566a9544ea5822cd686e7ea872e30b646607c664ce7",
-  "signature": "qHqaW1k7Vf9nG78aVxh/mVAnSrv4hbZx2jlyw+rc7muqcy4PsmoO/Z5nsoFBuM7xhfMYzkP4l+UcRNkrlCN+Dw=="
+  "key_id": "e3c07fe57fe1d90b",
+  "fingerprint": "54b03e6eb1e718ceebbd650fb1174dda4f2a3abc6f41e89d54dc545a043ca40c",
+  "signature": "yjW+Pi6EBrqn7ESSG91/ntrzZTPGB81x/LpdLHKrbkplrau9e9fx26xJibGnlj09lQkKKyplt+6LdATnPX1qAQ=="
 }

@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 PRED_COLUMNS = (
     ["image_id", "dataset", "domain", "y_true", "y_score", "condition_true"]
     + [f"cond_prob_{i}" for i in range(N_CONDITIONS)]
-    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw", "patient_id"]
+    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw", "patient_id", "model_domain"]
 )
 
 
@@ -36,8 +36,11 @@ def test_set_name(cfg: dict[str, Any]) -> str:
     return "+".join(cfg["data"]["datasets"]) + "_test"
 
 
-def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, cond: np.ndarray, split: str) -> pd.DataFrame:
-    """The predictions table (docs/CONTRACTS.md §3) for ``rows`` and the model outputs."""
+def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, cond: np.ndarray, split: str,
+                      model_domain: np.ndarray) -> pd.DataFrame:
+    """The predictions table for ``rows`` and the model outputs. ``domain`` is the photo's own (from the data);
+    ``model_domain`` the bundle domain whose calibrator scored it, so that an audit applies that domain's threshold
+    (a leave-one-domain-out set is scored in another domain than its photos')."""
     df = pd.DataFrame(
         {
             "image_id": rows["image_id"].astype(str).to_numpy(),
@@ -56,6 +59,7 @@ def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, 
     df["split"] = split
     df["y_score_raw"] = np.asarray(p_raw, float)
     df["patient_id"] = rows["patient_id"].to_numpy() if "patient_id" in rows else pd.NA
+    df["model_domain"] = np.asarray(model_domain, dtype=object)
     return df[PRED_COLUMNS]
 
 
@@ -248,19 +252,20 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
                        default_domain=cfg["domains"]["primary"])
 
 
-def bundle_predict(bundle: Any, emb: np.ndarray, domain: str) -> Any:
-    """The bundle's prediction of embeddings in ``domain``, or with each row's detected domain (``"auto"``)."""
+def bundle_predict(bundle: Any, emb: np.ndarray, domain: str) -> tuple[Any, np.ndarray]:
+    """The bundle's prediction of embeddings in ``domain``, or with each row's detected domain (``"auto"``), and the
+    domain that scored each row."""
     from skintag.model.bundle import Prediction
 
     if domain != "auto":
-        return bundle.predict_embeddings(emb, domain)
+        return bundle.predict_embeddings(emb, domain), np.full(len(emb), domain, dtype=object)
     names = np.array([d.domain for d in bundle.detect_domains(emb)], dtype=object)
     p, raw, cond = np.zeros(len(emb)), np.zeros(len(emb)), np.zeros((len(emb), N_CONDITIONS))
     for name in sorted(set(names.tolist())):
         m = names == name
         pr = bundle.predict_embeddings(emb[m], name)
         p[m], raw[m], cond[m] = pr.p_malignant, pr.p_malignant_raw, pr.condition_probs
-    return Prediction(p_malignant=p, p_malignant_raw=raw, condition_probs=cond)
+    return Prediction(p_malignant=p, p_malignant_raw=raw, condition_probs=cond), names
 
 
 def bundle_embed_paths(bundle: Any, paths: list[str], batch_size: int) -> np.ndarray:
@@ -316,14 +321,14 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     }
     for name, (rows, split, domain) in sets.items():
         emb = bundle_embed_paths(bundle, rows["image_path"].astype(str).tolist(), batch)
-        pr = bundle_predict(bundle, emb, domain)
+        pr, scored_in = bundle_predict(bundle, emb, domain)
         p_cal, p_raw = pr.p_malignant, pr.p_malignant_raw
         if split == "crossfit":  # the domain's out-of-fold scores (its calibrator never saw these patients)
             oof = pd.read_csv(run.root / "calibrate" / f"crossfit_{domain}.csv", dtype={"image_id": "string"})
             if oof["image_id"].astype(str).tolist() != rows["image_id"].astype(str).tolist():
                 raise RuntimeError(f"calibrate/crossfit_{domain}.csv does not match the prepared {domain} rows")
             p_cal, p_raw = oof["y_score"].to_numpy(float), oof["y_score_raw"].to_numpy(float)
-        pred = predictions_frame(rows, p_cal, p_raw, pr.condition_probs, split)
+        pred = predictions_frame(rows, p_cal, p_raw, pr.condition_probs, split, scored_in)
         pred.to_csv(out / f"predictions_{name}.csv", index=False)
         set_ops = ops if domain in ("auto", primary) else {
             "screening": float(domains_table["entries"][domain]["thresholds"]["screening"])}
