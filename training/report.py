@@ -188,10 +188,13 @@ def domain_sections(manifest: dict[str, Any], metrics: dict[str, Any], cfg: dict
         kind = ("out-of-fold scores of the domain's cross-fitted calibration" if name in (metrics.get("crossfit") or {}) else
                 "leave-one-domain-out: scored with the other domain's calibration and thresholds" if name.startswith("lodo_")
                 else "external set, domain detected per image")
+        # a cross-fitted set's scores are out of fold, but the shipped threshold was chosen on all of its rows
+        chosen_here = (", the shipped threshold, chosen on these same photos: the domain table's out-of-fold figure uses "
+                       "each fold's own") if name in (metrics.get("crossfit") or {}) else ""
         out += [f"## {name} (n = {o['n']}, {o['n_malignant']} malignant; {kind}; domain {domain}; CIs: {o.get('ci_method', 'bootstrap')})", "",
                 _md_table(["metric", "value (95 % CI)"], [
                     ["malignant AUC", _ci(o["malignant_auc"])],
-                    [f"sensitivity at {op} (p ≥ {ops[op]:.4f})", _ci(o[f"sensitivity@{op}"])],
+                    [f"sensitivity at {op} (p ≥ {ops[op]:.4f}{chosen_here})", _ci(o[f"sensitivity@{op}"])],
                     [f"specificity at {op}", _ci(o[f"specificity@{op}"])],
                     ["condition accuracy", _ci(o["accuracy"])],
                     ["ECE raw head score / calibrated", f"{_ci(o['ece_raw'], 4)} / {_ci(o['ece_calibrated'], 4)}"],
