@@ -14,8 +14,9 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: Headers a reverse proxy uses to pass on the real client address.
-FORWARD_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+#: Headers a reverse proxy uses to pass on the real client address as a plain list (``Forwarded: for=…`` is parsed
+#: apart).
+ADDRESS_HEADERS = ("x-forwarded-for", "x-real-ip")
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -49,7 +50,7 @@ def _forwarded_clients(headers: Mapping[str, str]) -> list[str]:
     out: list[str] = []
     for name, value in headers.items():
         key = name.lower()
-        if key == "x-forwarded-for" or key == "x-real-ip":
+        if key in ADDRESS_HEADERS:
             out += [v for v in str(value).split(",") if v.strip()]
         elif key == "forwarded":
             for part in str(value).replace(",", ";").split(";"):
