@@ -45,7 +45,7 @@ class Monitoring:
         rejected photos included).
     alerts : one sentence per group whose sensitivity interval lies below the target and per gap "outside tolerance".
     notes : how the rule was audited and what was left out.
-    threshold : the screening threshold audited; rule : the rule in words.
+    threshold : the screening threshold audited (NaN when cases were scored at several); rule : the rule in words.
     """
 
     report: FairnessReport | None
@@ -134,9 +134,9 @@ def monitor(cases: pd.DataFrame, *, attribute: str = "skin_type", grouping: str 
     """The monitoring view of ``cases`` (a window of :meth:`CaseLog.cases`).
 
     The audited rule is the triage rule the cases were scored with: "malignant" when the calibrated score is at or
-    above the screening (MODERATE) threshold. When the window holds cases scored at different thresholds (several
-    model versions or domains), each case's own call (``y_pred``: MODERATE or HIGH) is audited instead, and AUROC is
-    then that of the calls. AUROC intervals (``auroc_n_boot`` resamples) are off by default: monitoring is about
+    above the screening (MODERATE) threshold, each case at the threshold it was scored with (a window may hold several
+    model versions or image domains). Only when a case does not record its threshold is each case's own call
+    (``y_pred``: MODERATE or HIGH) audited instead, and AUROC is then that of the calls. AUROC intervals (``auroc_n_boot`` resamples) are off by default: monitoring is about
     sensitivity, and they cost most of the report's time on a large log (the Fairness Audit page has them).
     """
     _check_attribute(attribute)
@@ -145,32 +145,39 @@ def monitor(cases: pd.DataFrame, *, attribute: str = "skin_type", grouping: str 
     cov = coverage(cases, attribute, grouping)
     scored = cases[cases["confirmed"] & cases["y_score"].notna()].reset_index(drop=True)
     notes: list[str] = []
-    thresholds = scored["threshold"].dropna().unique()
-    if len(thresholds) <= 1:
-        threshold = float(thresholds[0]) if len(thresholds) else 0.5
-        y_score = scored["y_score"].to_numpy(dtype=float)
+    thresholds = sorted(float(t) for t in scored["threshold"].dropna().unique())
+    y_score = scored["y_score"].to_numpy(dtype=float)
+    domains = None
+    if scored["threshold"].isna().any():  # a case without its threshold: only its call can be audited
+        threshold: float | dict[str, float] = 0.5
+        y_score = scored["y_pred"].to_numpy(dtype=float)
+        rule = "each case's own triage call (MODERATE or HIGH = malignant): some cases do not record their threshold"
+        notes.append("Some cases do not record the threshold they were scored at, so the calls are audited.")
+    elif len(thresholds) <= 1:
+        threshold = thresholds[0] if thresholds else 0.5
         rule = f"malignant when the calibrated score ≥ the screening threshold {threshold:.4g} (MODERATE or above)"
-        promoted = int(((scored["y_score"] < threshold) & (scored["y_pred"] == 1)).sum())
+    else:  # several model versions or image domains: each case at the threshold it was scored with
+        threshold = {repr(t): t for t in thresholds}
+        domains = scored["threshold"].map(lambda t: repr(float(t))).to_numpy(dtype=object)
+        rule = ("malignant when the calibrated score ≥ the screening threshold each case was scored with "
+                f"({', '.join(f'{t:.4g}' for t in thresholds)}; MODERATE or above)")
+    if scored["threshold"].notna().all():
+        below = scored["y_score"].to_numpy(dtype=float) < scored["threshold"].to_numpy(dtype=float)
+        promoted = int((below & (scored["y_pred"] == 1).to_numpy()).sum())
         if promoted:
             notes.append(f"{promoted} confirmed case(s) were raised from LOW to MODERATE (inflammatory-dominant); "
                          "the audit counts them by their score.")
-    else:
-        threshold = 0.5
-        y_score = scored["y_pred"].to_numpy(dtype=float)
-        rule = ("each case's own triage call (MODERATE or HIGH = malignant): the window holds cases scored at "
-                f"{len(thresholds)} different screening thresholds")
-        notes.append("Cases were scored at different thresholds, so the calls are audited; choose one model version "
-                     "(\"since version\") to audit its scores.")
+    shown = float(threshold) if not isinstance(threshold, dict) else float("nan")
     rejected = int((cases["confirmed"] & cases["y_score"].isna()).sum())
     if rejected:
         notes.append(f"{rejected} confirmed case(s) had no score (the photo was rejected) and are not audited.")
     empty = pd.DataFrame(columns=["positives", "tpr", "tpr_lo", "tpr_hi", "insufficient", "below_target"])
     if scored.empty:
-        return Monitoring(None, empty, cov, (), (*notes, "No confirmed outcomes in this window yet."), threshold,
+        return Monitoring(None, empty, cov, (), (*notes, "No confirmed outcomes in this window yet."), shown,
                           rule, target_sensitivity)
     grouped = _groups(_attribute_values(scored, attribute), attribute, grouping)
     report = fairness_report(scored["y_true"].to_numpy(dtype=int), y_score, grouped, threshold=threshold,
-                             grouping=_grouping(attribute, grouping), tolerance=tolerance, n_boot=n_boot,
+                             domains=domains, grouping=_grouping(attribute, grouping), tolerance=tolerance, n_boot=n_boot,
                              auroc_n_boot=auroc_n_boot, random_state=random_state)
     bg = report.by_group
     sens = pd.DataFrame({
@@ -192,4 +199,4 @@ def monitor(cases: pd.DataFrame, *, attribute: str = "skin_type", grouping: str 
             alerts.append(f"The {str(metric).upper()} gap between {ATTRIBUTES[attribute].lower()} groups is "
                           f"{g['difference']:.3f} (interval {g['difference_lo']:.3f}–{g['difference_hi']:.3f}): "
                           f"outside the tolerance {g['tolerance']:.2f}.")
-    return Monitoring(report, sens, cov, tuple(alerts), tuple(notes), threshold, rule, target_sensitivity)
+    return Monitoring(report, sens, cov, tuple(alerts), tuple(notes), shown, rule, target_sensitivity)

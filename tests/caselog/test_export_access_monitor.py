@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -166,6 +167,23 @@ def test_monitoring_sensitivity_alerts_and_missing_outcomes():
     assert view.report.n_rows == sum(tp + fn + fp + tn for tp, fn, fp, tn, _ in plan.values())
 
 
+def test_monitoring_audits_each_case_at_the_threshold_it_was_scored_with():
+    """Dermoscopic cases (threshold 0.3) and phone photos (threshold 0.6) in one window: each is audited at its own
+    threshold, on its score (so AUROC is that of the scores, not of the 0/1 calls)."""
+    derm = _cases({1: (10, 2, 3, 20, 0)})  # scores 0.7 / 0.1 / 0.5 / 0.05 at threshold 0.3
+    rows = []
+    for score, y, n in ((0.8, 1, 6), (0.5, 1, 4), (0.4, 0, 5), (0.9, 0, 1)):  # at 0.6: TP 6, FN 4 (0.5), TN 5, FP 1
+        rows += [{**derm.iloc[0].to_dict(), "y_score": score, "y_true": y, "threshold": 0.6,
+                  "y_pred": int(score >= 0.6), "domain": "clinical"}] * n
+    phone = pd.DataFrame(rows).astype(derm.dtypes.to_dict())
+    view = monitor(pd.concat([derm, phone], ignore_index=True), n_boot=200)
+    assert view.sensitivity.loc["I", "tpr"] == pytest.approx((10 + 6) / (12 + 10))
+    assert view.report.by_group.loc["I", "tnr"] == pytest.approx((20 + 5) / (23 + 6))
+    assert "0.3, 0.6" in view.rule and "call" not in view.rule and np.isnan(view.threshold)
+    assert not any("calls are audited" in n for n in view.notes)
+    assert 0.0 < view.report.by_group.loc["I", "auroc"] < 1.0 and view.report.by_group.loc["I", "auroc"] != 0.5
+
+
 def test_monitoring_without_confirmed_outcomes_still_counts_missing_ones():
     view = monitor(_cases({3: (0, 0, 0, 0, 7)}))
     assert view.report is None and view.alerts == () and view.coverage.loc["III", "unconfirmed"] == 7
@@ -180,4 +198,6 @@ def test_windows_by_month_and_since_a_version():
     by_version = coverage(df, "model_version")
     assert by_version["cases"].to_dict() == {"demo v1": 5, "demo v2": 4}
     mixed = df.assign(threshold=[0.3] * 5 + [0.2] * 4)
-    assert "each case's own triage call" in monitor(mixed, n_boot=0).rule
+    rule = monitor(mixed, n_boot=0).rule  # two versions' thresholds: each case at its own, on its score
+    assert "each case was scored with (0.2, 0.3;" in rule and "call" not in rule
+    assert "each case's own triage call" in monitor(mixed.assign(threshold=[0.3] * 8 + [None]), n_boot=0).rule
