@@ -40,15 +40,21 @@ def model_info(bundle: ModelBundle) -> dict[str, Any]:
 
 def triage_image(bundle: ModelBundle, data: bytes, settings: Settings, *, crop: Any = None, attention: bool = False,
                  domain: str | None = None) -> TriageResult:
-    """The page's triage call on uploaded bytes (limits from ``settings``); ``domain`` None means "auto".
+    """The page's triage call on uploaded bytes; ``domain`` None means "auto". As on the page, the upload is decoded
+    in a child process stopped after ``settings.decode_timeout_s`` (:func:`skintag.images.decode_image_bounded`, with
+    the size and pixel limits from ``settings``), so no server thread runs the image decoder on untrusted bytes.
 
     Raises
     ------
     BadImageError
-        As :func:`skintag.triage.triage`.
+        As :func:`skintag.triage.triage`, or ``reason="timeout"``.
     """
+    from skintag.images import IntakeLimits, decode_image_bounded
+
+    limits = IntakeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    decoded = decode_image_bounded(data, limits=limits, timeout_s=settings.decode_timeout_s)
     options = TriageSettings.from_settings(settings, crop=crop, attention=attention)
-    return triage(bundle, data, settings=options, domain=domain or "auto")
+    return triage(bundle, decoded.image, settings=options, domain=domain or "auto")
 
 
 def _grid(a: np.ndarray) -> list[list[float]]:
@@ -134,8 +140,9 @@ def run_fairness(df: pd.DataFrame, options: FairnessOptions, manifest: Any) -> d
 
     With a ``threshold`` in the request that threshold is audited for every row. Without one, the served bundle's own
     decision rule is audited exactly as the Fairness Audit page, ``python -m skintag.fairness`` and the model card do
-    (:func:`skintag.fairness.rules.audit_table`: triage's referral rule per domain, patients resampled when the table
-    has a ``patient_id`` column); 0.5 when the server has no readable bundle."""
+    (:func:`skintag.fairness.rules.audit_table`: triage's referral rule per domain, or per row where the table records
+    each row's threshold, patients resampled when the table has a ``patient_id`` column); 0.5 when the server has no
+    readable bundle. ``threshold_source`` says the rule audited, in words."""
     from skintag.fairness import validate_predictions
     from skintag.fairness.report import fairness_report
     from skintag.fairness.rules import audit_table, default_rule
@@ -159,7 +166,7 @@ def run_fairness(df: pd.DataFrame, options: FairnessOptions, manifest: Any) -> d
         rule = default_rule(dict(manifest)) if manifest is not None else None
         report = audit_table(table, dict(manifest) if manifest is not None else None,
                              group_column=options.group_column, **common)
-        source = rule.words if rule is not None else "default 0.5 (the server has no readable model bundle)"
+        source = report.rule if rule is not None else "default 0.5 (the server has no readable model bundle)"
     return {"report": json.loads(report.to_json()), "notes": list(checked.notes), "threshold_source": source}
 
 
