@@ -75,6 +75,15 @@ def wilson_interval(
     return lo, hi
 
 
+# --- thresholds -------------------------------------------------------------------------------------------------------
+def sensitivity_threshold(positive_scores: np.ndarray, target: float) -> float:
+    """The highest threshold ``t`` at which at least ``target`` of the positives score ``>= t``: the score of the
+    ⌈target·n⌉-th highest positive (ties count as flagged). ``positive_scores`` non-empty, ``target`` in (0, 1]."""
+    pos = np.sort(np.asarray(positive_scores, dtype=float))
+    need = int(np.ceil(target * pos.size - 1e-9))  # positives that must score ≥ t
+    return float(pos[pos.size - max(need, 1)])
+
+
 # --- AUROC ------------------------------------------------------------------------------------------------------------
 def auroc_sorted(pos: np.ndarray, neg_sorted: np.ndarray) -> float:
     """ROC AUC from the positives' scores and the negatives' scores *sorted ascending*; NaN when a class is absent."""

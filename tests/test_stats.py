@@ -282,3 +282,23 @@ def test_bootstrap_without_clusters_is_unchanged_by_the_cluster_code() -> None:
     a = bootstrap(np.mean, y, n_boot=500, random_state=4, strata=y)
     singletons = bootstrap(np.mean, y, n_boot=500, random_state=4, strata=y, clusters=np.arange(300))
     assert (a.ci_low, a.ci_high) == (singletons.ci_low, singletons.ci_high)
+
+
+def test_sensitivity_threshold_is_the_calibration_modules_unweighted_rule() -> None:
+    """One rule for "the highest threshold reaching a sensitivity": the fairness engine's sorted shortcut
+    (:func:`skintag.stats.sensitivity_threshold`) agrees with the model's weighted chooser at unit weights, ties
+    included, and reaches the target by the smallest margin."""
+    from skintag.model.calibration import threshold_for_sensitivity
+    from skintag.stats import sensitivity_threshold
+
+    rng = np.random.default_rng(4)
+    for n in (1, 7, 50, 333):
+        y = np.r_[np.ones(n), np.zeros(40)].astype(int)
+        p = np.round(rng.random(n + 40), 2)  # rounded: many ties
+        for target in (0.01, 0.5, 0.9, 0.95, 1.0):
+            t = sensitivity_threshold(p[y == 1], target)
+            assert t == threshold_for_sensitivity(y, p, target), (n, target)
+            assert np.mean(p[y == 1] >= t) >= target - 1e-12
+            above = p[y == 1][p[y == 1] > t]
+            if above.size:
+                assert np.mean(p[y == 1] >= above.min()) < target  # any higher threshold misses it

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from skintag.errors import ArgumentError, LabelError
 from skintag.fairness.groups import Grouped, resolve_groups
 from skintag.fairness.report import FairnessAudit
+from skintag.stats import sensitivity_threshold
 
 ANALYSIS_NOTE = (
     "Analysis only: per-group thresholds use each person's group (e.g. skin type) at prediction time; it is not how "
@@ -99,12 +100,6 @@ def _rate(pred: np.ndarray, mask: np.ndarray) -> float:
     return float(pred[mask].mean()) if mask.any() else float("nan")
 
 
-def _floor_threshold(scores_pos: np.ndarray, floor: float) -> float:
-    pos = np.sort(scores_pos)
-    need = int(np.ceil(floor * pos.size - 1e-9))
-    return float(pos[pos.size - need])
-
-
 def mitigation_whatif(
     y_true: Sequence[Any] | np.ndarray | pd.Series,
     y_score: Sequence[float] | np.ndarray | pd.Series,
@@ -157,7 +152,7 @@ def mitigation_whatif(
     fitted: dict[str, float] = {}
     if method == "sensitivity_floor":
         for g in usable:
-            t = _floor_threshold(s[fit & y & (labels == g)], sensitivity_floor)
+            t = sensitivity_threshold(s[fit & y & (labels == g)], sensitivity_floor)
             fitted[g] = t
             m = labels == g
             after[m] = s[m] >= t

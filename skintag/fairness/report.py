@@ -357,8 +357,7 @@ class FairnessAudit:
         pos = self._pos_all
         if pos.size == 0:
             raise ArgumentError("No malignant cases: no threshold reaches a sensitivity")
-        need = int(np.ceil(target * pos.size - 1e-9))  # positives that must score ≥ t
-        return float(pos[pos.size - need])
+        return stats.sensitivity_threshold(pos, target)
 
     def _excluded(self, exclude_from_gaps: Sequence[str] | None) -> np.ndarray:
         if exclude_from_gaps is None:
