@@ -9,12 +9,14 @@ library adds later reaches clients unchanged. The API sends the library's dicts 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+#: The image types a request may declare: :data:`skintag.triage.DOMAIN_CHOICES` (a test checks they agree), in the
+#: order the OpenAPI schema lists them.
 Domain = Literal["dermoscopic", "clinical", "auto"]
-ACCEPTED_DOMAINS: tuple[str, ...] = ("dermoscopic", "clinical", "auto")
+ACCEPTED_DOMAINS: tuple[str, ...] = get_args(Domain)
 #: SHAP budget bounds of the triage page's number input (the upper one is also capped by Settings.api_max_shap_evals).
 MIN_SHAP_EVALS = 20
 

@@ -35,12 +35,12 @@ from skintag.caselog import db
 from skintag.caselog.schema import TABLES, case_fields, cases, decisions, outcomes
 from skintag.errors import ArgumentError
 from skintag.fairness.groups import age_band_order
+from skintag.triage import TIERS
 
 #: What a clinician may do with a case.
 ACTIONS: tuple[str, ...] = ("biopsy", "excision", "refer", "monitor", "discharge")
 #: How an outcome was confirmed.
 CONFIRMATIONS: tuple[str, ...] = ("histopathology", "clinical", "follow-up")
-TIERS: tuple[str, ...] = ("LOW", "MODERATE", "HIGH")
 #: The case fields :meth:`CaseLog.record` accepts (all optional); nothing else is stored about the person.
 CASE_FIELDS: tuple[str, ...] = ("case_id", "lesion_id", "skin_type", "age_band", "sex", "site", "domain")
 SEXES: tuple[str, ...] = ("female", "male", "other")

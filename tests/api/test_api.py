@@ -98,6 +98,9 @@ def test_health_ready_and_model(api, demo_bundle):
     assert got["category_map"] == manifest["category_map"]
     assert (got["image_size"], got["embedding_size"]) == (28, 128)
     assert got["accepted_domains"] == ["dermoscopic", "clinical", "auto"]
+    from skintag.triage import DOMAIN_CHOICES
+
+    assert set(got["accepted_domains"]) == set(DOMAIN_CHOICES)  # the library's choices, in the schema's order
     assert got["limits"] == {"max_upload_bytes": 20 * 1024 * 1024, "max_pixels": 50_000_000,
                              "shap_default_evals": 300, "shap_max_evals": 2000}
 
@@ -260,7 +263,8 @@ def test_fairness_report_from_a_csv_upload_and_from_json_rows(api):
                            min_positives=5, min_negatives=5, ci=0.95, include_flagged=False,
                            reference="between_groups")
     assert resp.json()["report"] == json.loads(expected.to_json())
-    assert body["threshold_source"] == default_rule(manifest).words and "MODERATE or above" in body["threshold_source"]
+    assert body["threshold_source"] == expected.rule and "MODERATE or above" in body["threshold_source"]
+    assert expected.rule.startswith(default_rule(manifest).words.split("≥")[0])  # each photo's out-of-fold threshold
     assert body["report"]["n_rows"] == len(df) == 249
     # the same rows as JSON, with an explicit threshold
     rows = df.astype(object).where(df.notna(), None).to_dict(orient="records")  # exact floats, NaN as null
