@@ -13,9 +13,9 @@ report. Randomness always comes in as ``random_state`` (a seed) or as a ``numpy.
 * :func:`bootstrap` — point estimate and percentile interval of any metric of row-aligned arrays, resampling rows
   jointly (optionally within strata), skipping resamples where the metric is undefined and counting the kept ones —
   ``scipy.stats.bootstrap`` does neither of the last two.
-* :func:`bootstrap_cells` — resamples of per-group confusion counts. At a fixed threshold a row is fully described by
-  its (label, prediction) cell, so resampling rows within a group with replacement is *exactly* a multinomial draw of
-  the group's n rows over its four cell frequencies: one ``Generator.multinomial`` call per group gives all resamples.
+* :func:`bootstrap_cluster_cells` — resamples of per-group confusion counts. At a fixed threshold a row is fully
+  described by its (label, prediction) cell, so a resample is a sum of unit cell counts weighted by draw
+  multiplicities: one matrix product per group gives all resamples.
 * :func:`bootstrap_auroc` — AUROC replicates over resampling weights: with the negatives' scores sorted once, a
   resample's AUROC is ``Σ_i w_i · (W_neg(< s_i) + ½ W_neg(= s_i)) / (n_pos · n_neg)``, computed for a batch of
   resamples with one cumulative sum — no Python loop over resamples, no re-sorting.
@@ -266,32 +266,6 @@ def bootstrap(
     return Estimate(value, float(lo), float(hi), int((~np.isnan(reps)).sum()))
 
 
-def bootstrap_cells(cells: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Resampled confusion counts, stratified by group.
-
-    Parameters
-    ----------
-    cells
-        (G, 4) integer counts per group: TP, FN, FP, TN.
-    n_boot
-        Number of resamples.
-    rng
-        The random generator (seeded by the caller).
-
-    Returns
-    -------
-    np.ndarray
-        (n_boot, G, 4) counts; each group keeps its size, as in row resampling within groups.
-    """
-    cells = np.asarray(cells, dtype=np.int64)
-    out = np.zeros((n_boot, cells.shape[0], 4), dtype=np.int64)
-    for g, row in enumerate(cells):  # a loop over groups (≤ a few dozen), never over resamples
-        n = int(row.sum())
-        if n > 0:
-            out[:, g, :] = rng.multinomial(n, row / n, size=n_boot)
-    return out
-
-
 # --- rates and gaps from confusion counts -----------------------------------------------------------------------------
 def rates_from_cells(cells: np.ndarray) -> dict[str, np.ndarray]:
     """TPR, FPR, TNR, PPV, NPV from (..., 4) TP/FN/FP/TN counts; NaN where the denominator is 0."""
@@ -403,8 +377,8 @@ def bootstrap_cluster_cells(
     -------
     np.ndarray
         (n_boot, G, 4) counts. Each group keeps its number of clusters (not of rows). With one row per cluster this is
-        the row bootstrap of :func:`bootstrap_cells` in distribution. Vectorised: one (n_boot, C_g) matrix of draw
-        multiplicities per group times the group's (C_g, 4) unit counts.
+        the row bootstrap within groups (a multinomial draw of the group's rows over its four cells). Vectorised: one
+        (n_boot, C_g) matrix of draw multiplicities per group times the group's (C_g, 4) unit counts.
     """
     unit_cells = np.asarray(unit_cells, dtype=np.int64)
     unit_group = np.asarray(unit_group, dtype=np.int64)

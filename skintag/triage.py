@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from skintag.errors import BadImageError, ConfigError, ModelBundleError
-from skintag.model.domains import ReliabilityBin, interval_for, reliability_table
+from skintag.model.domains import ReliabilityBin, interval_for
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pathlib import Path
@@ -552,13 +552,6 @@ def _default_class_names(n: int) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------------
 # Bundle-level helpers: reliability table, model info, quality adapter
 # ----------------------------------------------------------------------------------------------------------------------
-
-def reliability_from_scores(
-    y_true: Sequence[int], y_score: Sequence[float], *, n_bins: int = 10
-) -> tuple[ReliabilityBin, ...]:
-    """Equal-width reliability bins of calibrated scores against outcomes (:func:`skintag.model.domains.reliability_table`)."""
-    return reliability_table(y_true, y_score, n_bins)
-
 
 def load_and_warm(
     path: str | Path, *, trusted_keys: Sequence[str | Path] = (), require_signature: bool = False

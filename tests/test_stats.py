@@ -91,18 +91,6 @@ def test_bootstrap_auroc_equals_sklearn_on_the_resampled_rows():
         assert reps[b] == pytest.approx(roc_auc_score(y[rows], s[rows]), abs=1e-12)
 
 
-def test_bootstrap_cells_keep_group_sizes_and_match_binomial_moments():
-    cells = np.array([[40, 10, 30, 120], [5, 5, 2, 8]])
-    boot = stats.bootstrap_cells(cells, 20000, np.random.default_rng(1))
-    assert boot.shape == (20000, 2, 4)
-    assert (boot.sum(axis=2) == cells.sum(axis=1)).all()
-    # a row resample of n rows puts Binomial(n, cell share) rows in each cell
-    share = cells[0] / cells[0].sum()
-    assert boot[:, 0].mean(axis=0) == pytest.approx(cells[0], rel=0.02)
-    assert boot[:, 0].var(axis=0) == pytest.approx(200 * share * (1 - share), rel=0.05)
-
-
-
 def test_gap_interval_coverage_on_a_simulated_population():
     """1,000 simulated audits of two groups with known TPR 0.85 vs 0.65 and FPR 0.10 vs 0.20: the report's 95 %
     intervals of both gaps (Newcombe, one comparison) cover the true gaps (0.20 and 0.10) in ≥ 93 % of simulations

@@ -16,7 +16,6 @@ from skintag.triage import (
     RETAKE_ADVICE,
     QualityGate,
     ReliabilityBin,
-    reliability_from_scores,
     tier_for,
     triage_from_probabilities,
 )
@@ -209,8 +208,10 @@ def test_uncertainty_interval_from_reliability_bins_matches_scipy_wilson():
     assert none.p_interval is None and "no interval" in none.uncertainty
 
 
-def test_reliability_from_scores_counts_per_bin():
-    bins = reliability_from_scores([0, 1, 1, 0, 1], [0.05, 0.15, 0.95, 0.99, 1.0], n_bins=10)
+def test_reliability_table_counts_per_bin():
+    from skintag.model.domains import reliability_table
+
+    bins = reliability_table([0, 1, 1, 0, 1], [0.05, 0.15, 0.95, 0.99, 1.0], 10)
     assert [(b.n, b.positives) for b in bins if b.n] == [(1, 0), (1, 1), (3, 2)]
     assert bins[-1].hi == 1.0 and bins[-1].n == 3  # the last bin is closed: a score of exactly 1.0 lands in it
 

@@ -120,22 +120,6 @@ def guess_columns(df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def default_operating_point(manifest: dict[str, Any]) -> tuple[str, float] | None:
-    """The bundle's default operating point (name, threshold) from ``manifest["operating_points"]``: the one named by
-    ``default_operating_point`` if present, else the first; ``None`` when the manifest has none."""
-    ops = manifest.get("operating_points") or {}
-    if not isinstance(ops, dict) or not ops:
-        return None
-    name = manifest.get("default_operating_point")
-    if name not in ops:
-        name = next(iter(ops))
-    try:
-        value = float(ops[name])
-    except (TypeError, ValueError):
-        return None
-    return (str(name), value) if 0.0 <= value <= 1.0 else None
-
-
 REGISTRY_COLUMNS = ("patient_id", "image_path", "has_image")
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from skintag.errors import DataFileError
 from skintag.fairness import read_predictions, validate_predictions
-from skintag.fairness.data import PREDICTIONS_COLUMNS, default_operating_point, guess_columns
+from skintag.fairness.data import PREDICTIONS_COLUMNS, guess_columns
 from skintag.fairness.simulate import simulate_predictions, true_rates
 
 
@@ -53,11 +53,6 @@ def test_read_errors(tmp_path):
 def test_guess_columns_and_operating_point():
     df = pd.DataFrame(columns=["id", "Label", "p_malignant", "FST"])
     assert guess_columns(df) == {"y_true": "Label", "y_score": "p_malignant", "group": "FST"}
-    assert default_operating_point({"operating_points": {"a": 0.2, "sens95": 0.31},
-                                    "default_operating_point": "sens95"}) == ("sens95", 0.31)
-    assert default_operating_point({"operating_points": {"a": 0.2}}) == ("a", 0.2)
-    assert default_operating_point({}) is None
-    assert default_operating_point({"operating_points": {"a": "x"}}) is None
 
 
 def test_command_line_report(fixture_csv, tmp_path, capsys):
