@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -58,9 +57,7 @@ def test_cache_makes_a_repeat_instant_and_is_keyed(tiny_bundle, photo, tmp_path)
     with np.load(next((tmp_path / "shap").glob("*.npz")), allow_pickle=False) as data:
         assert list(data.keys()) == ["values"]
     progress = []
-    t0 = time.perf_counter()
     second = explain_shap(tiny_bundle, photo, progress=lambda d, t: progress.append((d, t)), **kw)
-    assert time.perf_counter() - t0 < 0.5
     assert second.cached and second.n_evals == 0 and progress == [(60, 60)]
     np.testing.assert_array_equal(second.values, first.values)
     assert second.base_value == first.base_value and second.prediction == first.prediction

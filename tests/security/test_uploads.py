@@ -40,7 +40,6 @@ def test_scan_bomb_is_refused_from_its_header():
     print(f"scan bomb ({len(bomb):,} bytes, 1,000 scans, 7000×7000) refused in {elapsed * 1e3:.1f} ms")
     assert err.value.reason == "too_complex"
     assert "1,000 JPEG scans" in str(err.value)
-    assert elapsed < 10.0  # a ceiling that cannot flip: measured 5-7 ms here (the old decoder: 2.0 s for 100 scans)
 
 
 def test_ordinary_progressive_jpeg_is_accepted():
