@@ -202,7 +202,7 @@ except SkintagError as exc:
 
 # --- results ----------------------------------------------------------------------------------------------------
 shown = f"threshold {report.threshold:.4f}" if report.thresholds_by_domain is None or rule.single is not None \
-    else "the per-domain rule"
+    else "the audited rule (several thresholds: per image domain or per photo)"
 st.subheader(f"{safe_md(report.grouping_title)} at {shown}")
 ui.render_headline(report)
 ui.render_warnings(report)
@@ -255,8 +255,10 @@ floor = m2.slider("Sensitivity floor for every group", 0.50, 1.0, 0.90, 0.01, ke
                   disabled=method != "sensitivity_floor")
 base = rule.single if rule.single is not None else float(report.threshold)
 if base != base:  # NaN: the audited rows fall under the per-domain rule with different thresholds
-    st.warning("The what-if starts from one threshold, but these rows are audited at several (one per image domain). "
-               "Filter the cohort to one domain, or choose a single-threshold rule, to run it.", icon="🔬")
+    st.warning("The what-if starts from one threshold, but these rows are audited at several (one per image domain, "
+               "or each photo's own out-of-fold threshold in a cross-fitted set). "
+               "Choose a single-threshold rule, or filter the cohort to rows that share one threshold, to run it.",
+               icon="🔬")
 elif st.toggle("Run the what-if", key="run_mitigation"):
     try:
         mitigation = ui.get_mitigation(key, df, y_true, y_score, group_col, grouping, base, min_pos, min_neg, method,

@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from skintag.model.card import chosen_on_validation_note
 from training.config import load_config
+from training.rundir import RunDir
 
 #: Published DermaMNIST test results (Yang et al., MedMNIST v2, Sci. Data 10:41, 2023): (ACC, AUC).
 MEDMNIST_V2_DERMAMNIST: dict[str, tuple[float, float]] = {
@@ -94,7 +96,7 @@ def readme_block(cfg: dict[str, Any], config_path: str) -> str:
         f"Measured run time on this 2-core CPU machine (shared with other jobs, torch threads = {cfg['threads']}): "
         f"**{_minutes(total)}** ({_minutes(train_s)} of it fine-tuning). Bundle size {size / 1e6:.2f} MB.",
         "",
-        f"DermaMNIST official test split ({test_name}, touched once by `evaluate`), beside MedMNIST v2:",
+        f"DermaMNIST official test split ({test_name}, read only by `evaluate`; the model card's known limits give its history), beside MedMNIST v2:",
         "",
         medmnist_table(metrics, test_name, cfg["name"]),
         *domain_readme_lines(json.loads((bundle / "manifest.json").read_text())),
@@ -173,6 +175,8 @@ def domain_sections(manifest: dict[str, Any], metrics: dict[str, Any], cfg: dict
                 _md_table(["domain", "data", "images", "patients", "prevalence", "calibration", "MODERATE", "HIGH",
                            "sensitivity ≥ MODERATE (95 % CI)", "specificity (95 % CI)", "melanoma sensitivity",
                            "specificity < HIGH", "ECE"], rows), ""]
+        if note := chosen_on_validation_note(manifest):
+            out += [note.replace("under Metrics", "in the test section above"), ""]
         det = manifest.get("domain_detector") or {}
         if det:
             out += [f"Domain detector: Mahalanobis distance (Ledoit-Wolf), thresholds {json.dumps(det['thresholds'])} "
@@ -188,13 +192,13 @@ def domain_sections(manifest: dict[str, Any], metrics: dict[str, Any], cfg: dict
         kind = ("out-of-fold scores of the domain's cross-fitted calibration" if name in (metrics.get("crossfit") or {}) else
                 "leave-one-domain-out: scored with the other domain's calibration and thresholds" if name.startswith("lodo_")
                 else "external set, domain detected per image")
-        # a cross-fitted set's scores are out of fold, but the shipped threshold was chosen on all of its rows
-        chosen_here = (", the shipped threshold, chosen on these same photos: the domain table's out-of-fold figure uses "
-                       "each fold's own") if name in (metrics.get("crossfit") or {}) else ""
+        # a cross-fitted set is judged at each photo's out-of-fold threshold, not the shipped one chosen on all of them
+        per_row = name in (metrics.get("per_row_thresholds") or {})
+        at = "each photo at its fold's threshold, fitted without its patient" if per_row else f"p ≥ {ops[op]:.4f}"
         out += [f"## {name} (n = {o['n']}, {o['n_malignant']} malignant; {kind}; domain {domain}; CIs: {o.get('ci_method', 'bootstrap')})", "",
                 _md_table(["metric", "value (95 % CI)"], [
                     ["malignant AUC", _ci(o["malignant_auc"])],
-                    [f"sensitivity at {op} (p ≥ {ops[op]:.4f}{chosen_here})", _ci(o[f"sensitivity@{op}"])],
+                    [f"sensitivity at {op} ({at})", _ci(o[f"sensitivity@{op}"])],
                     [f"specificity at {op}", _ci(o[f"specificity@{op}"])],
                     ["condition accuracy", _ci(o["accuracy"])],
                     ["ECE raw head score / calibrated", f"{_ci(o['ece_raw'], 4)} / {_ci(o['ece_calibrated'], 4)}"],
@@ -202,7 +206,7 @@ def domain_sections(manifest: dict[str, Any], metrics: dict[str, Any], cfg: dict
         for by, label in (("fitzpatrick", "Fitzpatrick type"), ("fitzpatrick_group", "Fitzpatrick group")):
             rows_g = res["per_group"].get(by)
             if rows_g:
-                out += [f"By {label} (threshold {op}):", "",
+                out += [f"By {label} (threshold {op}{'; each photo at its out-of-fold threshold' if per_row else ''}):", "",
                         _md_table([label, "n", "malignant", "AUC", "sensitivity", "specificity"],
                                   [[r[by], r["n"], r["n_pos"], _ci(r["malignant_auc"]), _ci(r["sensitivity"]),
                                     _ci(r["specificity"])] for r in rows_g]), ""]
@@ -266,7 +270,10 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
     test_name = "+".join(cfg["data"]["datasets"]) + "_test"
     test = metrics["sets"][test_name]["overall"]
     op = metrics["default_operating_point"]
-    out += [f"## Test: {test_name} (official split, n = {test['n']}, {test['n_malignant']} malignant; read once)", ""]
+    out += [f"## Test: {test_name} (official split, n = {test['n']}, {test['n_malignant']} malignant)", ""]
+    reads = sum(1 for e in RunDir(run).access_log() if e.get("split") == "test")
+    out += [f"Only the `evaluate` stage reads these rows; this run directory's access log records {reads} read"
+            f"{'s' if reads != 1 else ''} of them (the model card's known limits give the history across versions).", ""]
     out += ["Multi-class (7 DermaMNIST classes; accuracy and macro one-vs-rest AUC as in MedMNIST v2):", "",
             medmnist_table(metrics, test_name, cfg["name"]), ""]
     out += ["Binary malignant (melanoma, BCC, actinic keratosis vs the rest) and calibration:", "",

@@ -18,9 +18,17 @@ import numpy as np
 import pandas as pd
 
 from skintag.settings import default_data_dir
-from training.stages.evaluate import bundle_embed_paths, bundle_predict, evaluate_predictions, predictions_frame
+from training.stages.evaluate import (
+    bundle_embed_paths,
+    bundle_predict,
+    domain_thresholds,
+    evaluate_predictions,
+    predictions_frame,
+)
 
 COND_COLS = [f"cond_prob_{i}" for i in range(10)]
+#: Columns compared number by number (the thresholds only where the shipped table has them).
+SCORE_COLUMNS = ("y_score", "y_score_raw", "threshold_moderate", "threshold_high")
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, float]:
@@ -57,18 +65,23 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
     pred, scored_in = bundle_predict(bundle, emb, domain)
     split = str(shipped["split"].iloc[0])
     p_cal = pred.p_malignant
+    thresholds = domain_thresholds(bundle, scored_in)
     if split == "crossfit":  # re-run the domain's cross-fitting on the re-predicted raw scores
-        p_cal = crossfit_scores(pred.p_malignant_raw, rows, (metrics.get("crossfit") or {})[name]) \
-            if limit is None else shipped["y_score"].to_numpy(float)
-    again = predictions_frame(rows, p_cal, pred.p_malignant_raw, pred.condition_probs, split, scored_in)
+        if limit is None:
+            p_cal, thresholds = crossfit_scores(pred.p_malignant_raw, rows, (metrics.get("crossfit") or {})[name])
+        else:
+            p_cal = shipped["y_score"].to_numpy(float)
+            if {"threshold_moderate", "threshold_high"} <= set(shipped.columns):
+                thresholds = (shipped["threshold_moderate"].to_numpy(float), shipped["threshold_high"].to_numpy(float))
+    again = predictions_frame(rows, p_cal, pred.p_malignant_raw, pred.condition_probs, split, scored_in, thresholds)
     out: dict[str, Any] = {
         "n": len(again),
         "labels_equal": bool((again["y_true"].to_numpy() == shipped["y_true"].to_numpy()).all()
                              and (again["condition_true"].to_numpy() == shipped["condition_true"].to_numpy()).all()
                              and ("model_domain" not in shipped
                                   or (again["model_domain"].to_numpy() == shipped["model_domain"].to_numpy()).all())),
-        "max_score_diff": float(max(np.max(np.abs(again["y_score"].to_numpy() - shipped["y_score"].to_numpy())),
-                                    np.max(np.abs(again["y_score_raw"].to_numpy() - shipped["y_score_raw"].to_numpy())))),
+        "max_score_diff": float(max(np.max(np.abs(again[c].to_numpy(float) - shipped[c].to_numpy(float)))
+                                    for c in SCORE_COLUMNS if c in shipped)),
         "max_cond_prob_diff": float(np.max(np.abs(again[COND_COLS].to_numpy() - shipped[COND_COLS].to_numpy()))),
     }
     if limit is None:
@@ -79,7 +92,8 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
         res = evaluate_predictions(again, cfg, operating_points=ops,
                                    default_op=metrics["default_operating_point"] if ops == metrics["operating_points"]
                                    else next(iter(ops)),
-                                   trained_classes=metrics["trained_classes"])
+                                   trained_classes=metrics["trained_classes"],
+                                   per_row_default=name in (metrics.get("per_row_thresholds") or {}))
         reported = _flatten(json.loads(json.dumps(metrics["sets"][name])))
         recomputed = _flatten(json.loads(json.dumps(res)))
         diffs = {k: abs(reported[k] - recomputed.get(k, np.inf)) for k in reported
@@ -91,15 +105,17 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
     return out
 
 
-def crossfit_scores(raw: np.ndarray, rows: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
-    """Out-of-fold calibrated scores of a cross-fitted domain, recomputed with the recorded settings."""
+def crossfit_scores(raw: np.ndarray, rows: pd.DataFrame,
+                    spec: dict[str, Any]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Out-of-fold calibrated scores and (MODERATE, HIGH) thresholds of a cross-fitted domain, recomputed with the
+    recorded settings."""
     from skintag.model.domains import cross_fit_domain
     from training.stages.calibrate import _groups
 
     fit = cross_fit_domain(raw, rows["malignant"].to_numpy(int), groups=_groups(rows), method=spec["method"],
                            targets=spec["targets"], n_folds=int(spec["folds"]), random_state=int(spec["random_state"]),
                            n_boot=0, critical=rows["condition_id"].isin(spec["critical_conditions"]).to_numpy())
-    return fit.p_oof
+    return fit.p_oof, (fit.moderate_oof, fit.high_oof)
 
 
 def reproduce(bundle_dir: str | Path, data_root: str | Path | None = None, *, sets: list[str] | None = None,

@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "e3c07fe57fe1d90b",
-  "fingerprint": "54b03e6eb1e718ceebbd650fb1174dda4f2a3abc6f41e89d54dc545a043ca40c",
-  "signature": "yjW+Pi6EBrqn7ESSG91/ntrzZTPGB81x/LpdLHKrbkplrau9e9fx26xJibGnlj09lQkKKyplt+6LdATnPX1qAQ=="
+  "key_id": "1f4d4a615bc1107b",
+  "fingerprint": "a1b66feb4d6a5b55679868eebe1896a33ea17bfd0e66cb3a5b02e280804255fd",
+  "signature": "HprjBvhec8bIYnXgBEAWoHt+PEha+2y//hWdKzz0ROIbHNRjy9qiA7BioNgNpQ/kvDlLrop1M7CdPJO9sWnDDQ=="
 }

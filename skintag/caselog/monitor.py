@@ -17,6 +17,7 @@ import pandas as pd
 from skintag.errors import ArgumentError
 from skintag.fairness import FairnessReport, Grouped, fairness_report, make_groups
 from skintag.fairness.report import OUTSIDE
+from skintag.fairness.rules import per_row_thresholds
 
 #: Case attributes the monitoring can group by (column → title).
 ATTRIBUTES: dict[str, str] = {
@@ -157,8 +158,7 @@ def monitor(cases: pd.DataFrame, *, attribute: str = "skin_type", grouping: str 
         threshold = thresholds[0] if thresholds else 0.5
         rule = f"malignant when the calibrated score ≥ the screening threshold {threshold:.4g} (MODERATE or above)"
     else:  # several model versions or image domains: each case at the threshold it was scored with
-        threshold = {repr(t): t for t in thresholds}
-        domains = scored["threshold"].map(lambda t: repr(float(t))).to_numpy(dtype=object)
+        threshold, domains = per_row_thresholds(scored["threshold"].to_numpy(dtype=float))
         rule = ("malignant when the calibrated score ≥ the screening threshold each case was scored with "
                 f"({', '.join(f'{t:.4g}' for t in thresholds)}; MODERATE or above)")
     if scored["threshold"].notna().all():

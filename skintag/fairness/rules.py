@@ -6,6 +6,11 @@ A format-1 bundle has one rule for every photo: the top-level ``thresholds`` (th
 ``operating_points`` (e.g. a screening point chosen for 95 % sensitivity). :func:`bundle_rules` lists them all, the
 triage referral rule first (the audit's default). Rows are matched to a bundle domain by
 :func:`row_domains`.
+
+A predictions table may record beside each row the tier thresholds it is judged at (:data:`ROW_THRESHOLD_COLUMNS`):
+for a cross-fitted set (a domain calibrated on its own photos) those are the thresholds fitted without the row's
+patient, and the bundle's tier rules then apply them row by row, so the audit of such a set is out of fold rather
+than at the shipped threshold chosen on those same photos.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ REFER, HIGH = "refer", "high"
 DOMAIN_ALIASES = {"smartphone": "clinical"}
 #: Columns naming the domain a model used for a row, most specific first.
 DOMAIN_COLUMNS = ("model_domain", "domain_used", "domain")
+#: Columns of per-row thresholds that a tier rule applies instead of its per-domain ones, by rule key.
+ROW_THRESHOLD_COLUMNS = {"refer": "threshold_moderate", "high": "threshold_high"}
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,27 @@ def default_rule(manifest: Mapping[str, Any] | None) -> DecisionRule | None:
     return rules.get(f"op:{op}") or next(iter(rules.values()), None)
 
 
+def per_row_thresholds(values: Any) -> tuple[dict[str, float], np.ndarray]:
+    """Each row at its own threshold, in the engine's per-domain form: ``({key: threshold}, key of each row)``, one
+    key per distinct threshold (its exact ``repr``)."""
+    t = np.asarray(values, dtype=float)
+    keys = np.array([repr(float(v)) for v in t], dtype=object)
+    return {k: float(k) for k in sorted(set(keys.tolist()), key=float)}, keys
+
+
 def rule_arguments(df: pd.DataFrame, rule: DecisionRule) -> dict[str, Any]:
     """Keyword arguments of :func:`skintag.fairness.fairness_report` / :meth:`FairnessAudit.report` that apply ``rule``
-    to the rows of ``df``: ``threshold`` (one number or per domain), ``domains`` (or None) and ``rule`` (words)."""
+    to the rows of ``df``: ``threshold`` (one number or per domain), ``domains`` (or None) and ``rule`` (words). A
+    tier rule applies the table's :data:`ROW_THRESHOLD_COLUMNS` when every row has one."""
+    col = ROW_THRESHOLD_COLUMNS.get(rule.key)
+    if col and col in df.columns and len(df) and pd.to_numeric(df[col], errors="coerce").notna().all():
+        values = pd.to_numeric(df[col]).to_numpy(dtype=float)
+        if len(set(values.tolist())) > 1:
+            threshold, keys = per_row_thresholds(values)
+            words = (f"{rule.words.split('≥')[0]}≥ the threshold recorded beside each photo's score "
+                     f"({min(threshold.values()):.4f}–{max(threshold.values()):.4f}; in a cross-fitted set, the one "
+                     "fitted without that photo's patient)")
+            return {"threshold": threshold, "domains": keys, "rule": words}
     single = rule.single
     if single is not None:
         return {"threshold": single, "domains": None, "rule": rule.words}

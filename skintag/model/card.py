@@ -206,7 +206,10 @@ def _render_skin_types(manifest: Mapping[str, Any], reports: Mapping[str, Fairne
         f"{first.method}."
     ]
     for name, report in reports.items():
-        parts += [f"### {name.replace('_', ' ')}", markdown_table(card_group_table(report)),
+        parts.append(f"### {name.replace('_', ' ')}")
+        if rule and report.rule and report.rule != rule.words:  # e.g. a cross-fitted set's out-of-fold thresholds
+            parts.append(f"At {report.rule}.")
+        parts += [markdown_table(card_group_table(report)),
                   markdown_table(gap_table(report)[["difference", "tolerance", "verdict", "cases per group to decide"]])]
     return "\n\n".join(parts)
 
@@ -286,6 +289,17 @@ def _triple(v: Any) -> str:
     return f"{est:.3f} ({lo:.3f}–{hi:.3f})"
 
 
+def chosen_on_validation_note(manifest: Mapping[str, Any]) -> str | None:
+    """A sentence when the default domain was calibrated on the validation split that also made the model's choices
+    (its out-of-fold figures may then be slightly optimistic), else None."""
+    name = manifest.get("default_domain")
+    if not manifest.get("choices") or name not in (manifest.get("domains") or {}):
+        return None
+    return (f"The {name} domain was calibrated on the validation split, which also chose the head family, the "
+            "test-time augmentation and the training length, so its out-of-fold figures may be slightly optimistic; "
+            "the test split's figures are under Metrics.")
+
+
 def _domains_section(manifest: Mapping[str, Any]) -> list[str]:
     """The card's image-domain section (bundle format 2): per domain its data, calibration, validated thresholds and
     the sensitivity / specificity they achieved out of fold; the domain detector and its validation."""
@@ -315,6 +329,8 @@ def _domains_section(manifest: Mapping[str, Any]) -> list[str]:
            _table(["domain", "data", "images", "patients", "malignant", "calibration", "MODERATE / HIGH threshold",
                    "sensitivity ≥ MODERATE", "specificity < MODERATE", "melanoma sensitivity (n)",
                    "specificity < HIGH", "ECE (out of fold)"], rows)]
+    if note := chosen_on_validation_note(manifest):
+        out += ["", note]
     det = manifest.get("domain_detector")
     if isinstance(det, Mapping) and det:
         val = det.get("validation") or {}
@@ -322,7 +338,8 @@ def _domains_section(manifest: Mapping[str, Any]) -> list[str]:
         out += ["", f"Domain detector: {det.get('method')} distance on the backbone embedding (Ledoit-Wolf covariance "
                 f"per domain), threshold = the {float(det.get('threshold_quantile', 0)):.0%} quantile of each domain's "
                 "validation distances (" + ", ".join(f"{k} {float(v):.2f}" for k, v in (det.get("thresholds") or {}).items())
-                + "). Validation: " + ", ".join(f"{k} images recognised as in-domain {float(v):.1%}" for k, v in rec.items())
+                + "). Validation (each held-out image judged against a threshold set without its fold): "
+                + ", ".join(f"{k} images recognised as in-domain {float(v):.1%}" for k, v in rec.items())
                 + (f"; uniform-noise images out of domain {float(val['noise_out_of_domain']):.0%} of "
                    f"{val.get('n_noise')}" if "noise_out_of_domain" in val else "")
                 + "".join(f"; {k.replace('_', ' ')} {float(v):.3f}" for k, v in val.items() if k.startswith("auroc"))

@@ -189,7 +189,8 @@ def test_card_singular_group_size():
 
 def _card_table(card: str, heading: str) -> pd.DataFrame:
     """The Markdown table under ``### heading`` of a card, as strings."""
-    block = card.split(f"### {heading}\n\n", 1)[1].split("\n\n", 1)[0]
+    section = card.split(f"### {heading}\n\n", 1)[1].split("\n### ", 1)[0]
+    block = next(b for b in section.split("\n\n") if b.startswith("|"))  # after a line naming the set's own rule
     rows = [[c.strip() for c in line[1:-1].split("|")] for line in block.splitlines()]
     return pd.DataFrame(rows[2:], columns=rows[0]).set_index(rows[0][0])
 
@@ -206,7 +207,9 @@ def test_demo_card_shows_the_engines_numbers(heading, grouping):
     card = render_model_card(manifest, manifest.get("metrics") or None, predictions=read_eval_predictions(DEMO))
     pred = pd.read_csv(DEMO / "eval" / "predictions_pad_ufes_20.csv")
     rep = audit_table(pred, manifest, grouping=grouping, random_state=0)  # the rule per domain, patients resampled
-    assert "MODERATE or above" in rep.rule and "clinical" in rep.rule
+    # the cross-fitted photos: each at the threshold fitted without its patient (the shipped one was chosen on them)
+    assert "MODERATE or above" in rep.rule and "recorded beside each photo" in rep.rule
+    assert pred["threshold_moderate"].nunique() == 5 and f"At {rep.rule}." in card
     table = _card_table(card, heading)
     bg = rep.by_group
     assert list(table.index) == list(bg.index)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,11 +65,18 @@ def test_pad_ufes_20_predictions_and_metrics_reproduce(metrics: dict, shared_dat
            "ci": metrics["bootstrap"]["ci"], "ece_bins": metrics["ece_bins"]}}
     ops = metrics["set_operating_points"]["pad_ufes_20"]
     res = evaluate_predictions(shipped, cfg, operating_points=ops, default_op=next(iter(ops)),
-                               trained_classes=metrics["trained_classes"])
+                               trained_classes=metrics["trained_classes"], per_row_default=True)
     reported = _flatten(metrics["sets"]["pad_ufes_20"])
     recomputed = _flatten(json.loads(json.dumps(res)))
     assert set(reported) == set(recomputed)
     assert reported == pytest.approx(recomputed, abs=1e-9, nan_ok=True)
+    # judged out of fold: each photo at its fold's threshold, and the figure is the manifest's out-of-fold one
+    assert metrics["per_row_thresholds"] == {"pad_ufes_20": "threshold_moderate"}
+    manifest = json.loads((DEMO / "manifest.json").read_text())
+    y, p, t = (shipped[c].to_numpy() for c in ("y_true", "y_score", "threshold_moderate"))
+    sens = reported["overall.sensitivity@screening.value"]
+    assert sens == pytest.approx(np.mean(p[y == 1] >= t[y == 1]))
+    assert sens == pytest.approx(manifest["domains"]["clinical"]["achieved"]["moderate"]["sensitivity"][0])
 
 
 def test_demo_bundle_has_two_validated_domains(metrics: dict) -> None:

@@ -1,4 +1,5 @@
-"""Pieces of the training pipeline: configs, class weights, layer freezing, augmentation, optimiser checkpoints."""
+"""Pieces of the training pipeline: configs, class weights, layer freezing, augmentation, optimiser checkpoints,
+out-of-fold evaluation of a cross-fitted set and of the domain detector."""
 
 from __future__ import annotations
 
@@ -88,3 +89,59 @@ def test_optimizer_state_round_trips_through_safetensors(tmp_path: Path) -> None
     for key in ("exp_avg", "exp_avg_sq", "step"):
         torch.testing.assert_close(restored.state_dict()["state"][0][key], opt.state_dict()["state"][0][key])
     assert restored.param_groups[0]["lr"] == 0.1
+
+
+def _pred_table(n: int = 400, seed: int = 3) -> object:
+    """Simulated predictions of ``n / 2`` patients, each row with one of three fold thresholds."""
+    from skintag.fairness.simulate import simulate_predictions
+
+    pred = simulate_predictions(n, random_state=seed)
+    pred["patient_id"] = [f"P{i // 2}" for i in range(n)]
+    pred["threshold_moderate"] = np.random.default_rng(seed).choice([0.3, 0.45, 0.6], size=n)
+    pred["y_score_raw"] = pred["y_score"]
+    return pred
+
+
+def test_a_cross_fitted_set_is_evaluated_at_each_rows_own_threshold() -> None:
+    """``per_row_default``: sensitivity / specificity at the default operating point (overall and per group) count
+    each row at its ``threshold_moderate``, and the bootstrap resamples the thresholds with their rows; without it the
+    shipped number applies. Checked against counts by hand."""
+    from training.stages.evaluate import evaluate_predictions
+
+    pred = _pred_table()
+    cfg = {"seed": 0, "evaluate": {"n_boot": 200, "ci": 0.95, "ece_bins": 15}}
+    kw = {"operating_points": {"screening": 0.45}, "default_op": "screening", "trained_classes": list(range(10))}
+    y, p, t = pred["y_true"].to_numpy(), pred["y_score"].to_numpy(), pred["threshold_moderate"].to_numpy()
+    per_row = evaluate_predictions(pred, cfg, per_row_default=True, **kw)
+    shipped = evaluate_predictions(pred, cfg, **kw)
+    o, s = per_row["overall"], shipped["overall"]
+    assert o["sensitivity@screening"]["value"] == pytest.approx(np.mean(p[y == 1] >= t[y == 1]))
+    assert o["specificity@screening"]["value"] == pytest.approx(np.mean(p[y == 0] < t[y == 0]))
+    assert s["sensitivity@screening"]["value"] == pytest.approx(np.mean(p[y == 1] >= 0.45))
+    assert o["sensitivity@screening"]["value"] != s["sensitivity@screening"]["value"]
+    est = o["sensitivity@screening"]
+    assert est["ci_low"] <= est["value"] <= est["ci_high"] and est["ci_high"] - est["ci_low"] > 0.02
+    for row in per_row["per_group"]["fitzpatrick"]:
+        m = (pred["fitzpatrick"].astype("string").fillna("unknown") == row["fitzpatrick"]).to_numpy() & (y == 1)
+        if m.any():
+            assert row["sensitivity"]["value"] == pytest.approx(np.mean(p[m] >= t[m])), row["fitzpatrick"]
+
+
+def test_detector_recognition_is_judged_against_thresholds_set_without_the_fold() -> None:
+    """The detector's reported recognition rate: an image is judged against a threshold set on the other folds'
+    distances, so at quantile 1.0 the farthest image of each fold is still refused when it lies beyond every other
+    fold's images (an in-sample threshold accepts all of them by construction)."""
+    from skintag.model.domains import DomainDetector
+    from training.stages.calibrate import recognition_rate
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (300, 4)), rng.normal(8, 1, (300, 4))
+    det = DomainDetector.fit({"a": a, "b": b})
+    val = rng.normal(0, 1, (100, 4))
+    det.set_thresholds({"a": val, "b": b}, 1.0)
+    dist = det.distances(val)["a"]
+    folds = np.arange(100) % 5
+    rate = recognition_rate(det, "a", val, dist, folds, 1.0)
+    refused = sum(dist[folds == f].max() > dist[folds != f].max() for f in range(5))
+    assert rate == pytest.approx(1 - refused / 100) and refused >= 1
+    assert np.mean([d.in_domain and d.domain == "a" for d in det.decide(val)]) == 1.0  # the in-sample figure

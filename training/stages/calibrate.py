@@ -10,7 +10,8 @@ description; the domain detector.
 * The detector (:class:`skintag.model.domains.DomainDetector`): Mahalanobis distance with a Ledoit-Wolf covariance,
   fitted on the primary domain's training embeddings and each extra domain's images; thresholds are the
   ``domains.detector_quantile`` of validation distances (the extra domains' out-of-fold distances). Its validation
-  numbers (how often each domain's held-out images are recognised, and uniform-noise images refused) are recorded.
+  numbers (how often each domain's held-out images are recognised, each judged against a threshold set without its
+  fold, and uniform-noise images refused) are recorded.
 
 Writes ``calibrate/calibration.json`` (the primary domain's calibrator), ``calibrate/calibration_<domain>.json``,
 ``calibrate/domains.json``, ``calibrate/detector.safetensors``, ``calibrate/operating_points.json``,
@@ -78,6 +79,21 @@ def noise_embeddings(cfg: dict[str, Any], run: RunDir, variant: str, n: int, ran
     rng = np.random.default_rng(random_state)
     imgs = [Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)) for _ in range(n)]
     return pooled_embedding(backbone.eval(), pre(imgs), tta=variant == "dihedral8")[0]
+
+
+def recognition_rate(detector: Any, name: str, emb: np.ndarray, own_dist: np.ndarray, folds: np.ndarray,
+                     quantile: float) -> float:
+    """Out of fold, the share of a domain's held-out images that the detector assigns to that domain and accepts: each
+    image's distance to its own domain is ``own_dist`` (out of fold where the domain's mean and covariance were fitted
+    on these images) and is judged against the threshold set on the other folds' distances; the other domains keep
+    their shipped thresholds."""
+    rel = {k: v / detector.thresholds[k] for k, v in detector.distances(emb).items() if k != name}
+    thr = np.zeros(len(own_dist))
+    for f in np.unique(folds):
+        thr[folds == f] = np.quantile(own_dist[folds != f], quantile)
+    rel[name] = own_dist / thr
+    best = np.array([min(rel, key=lambda k, i=i: rel[k][i]) for i in range(len(own_dist))])
+    return float(np.mean((best == name) & (rel[name] <= 1.0)))
 
 
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
@@ -154,13 +170,10 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         detector.thresholds[name] = float(np.quantile(d, q))
     val_dist = detector.distances(X_va)
     validation: dict[str, Any] = {"quantile": q}
-    recognised = {primary: float(np.mean([dd.domain == primary and dd.in_domain for dd in detector.decide(X_va)]))}
+    own = {primary: (X_va, val_dist[primary]), **{n: (data[n][1], oof_dist[n]) for n in dom["others"]}}
+    recognised = {name: recognition_rate(detector, name, emb, dist, fits[name].folds, q)
+                  for name, (emb, dist) in own.items()}
     for name in dom["others"]:
-        # out-of-fold: each held-out image against the other domains and its own domain's out-of-fold distance
-        rel = {k: v / detector.thresholds[k] for k, v in detector.distances(data[name][1]).items()}
-        rel[name] = oof_dist[name] / detector.thresholds[name]
-        best = np.array([min(rel, key=lambda k, i=i: rel[k][i]) for i in range(len(oof_dist[name]))])
-        recognised[name] = float(np.mean((best == name) & (rel[name] <= 1.0)))
         y_sep = np.r_[np.zeros(len(X_va)), np.ones(len(data[name][1]))]
         validation[f"auroc_{primary}_vs_{name}"] = binary_auc(
             y_sep, np.r_[val_dist[primary], detector.distances(data[name][1])[primary]])

@@ -28,8 +28,11 @@ FORMAT_VERSION = 1
 PRED_COLUMNS = (
     ["image_id", "dataset", "domain", "y_true", "y_score", "condition_true"]
     + [f"cond_prob_{i}" for i in range(N_CONDITIONS)]
-    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw", "patient_id", "model_domain"]
+    + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw", "patient_id", "model_domain",
+       "threshold_moderate", "threshold_high"]
 )
+#: The column of per-row MODERATE thresholds that a cross-fitted set's default operating point is evaluated at.
+ROW_THRESHOLD_COLUMN = "threshold_moderate"
 
 
 def test_set_name(cfg: dict[str, Any]) -> str:
@@ -37,10 +40,12 @@ def test_set_name(cfg: dict[str, Any]) -> str:
 
 
 def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, cond: np.ndarray, split: str,
-                      model_domain: np.ndarray) -> pd.DataFrame:
+                      model_domain: np.ndarray, thresholds: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
     """The predictions table for ``rows`` and the model outputs. ``domain`` is the photo's own (from the data);
-    ``model_domain`` the bundle domain whose calibrator scored it, so that an audit applies that domain's threshold
-    (a leave-one-domain-out set is scored in another domain than its photos')."""
+    ``model_domain`` the bundle domain whose calibrator scored it (a leave-one-domain-out set is scored in another
+    domain than its photos'); ``thresholds`` the (MODERATE, HIGH) thresholds each row is judged at: its scoring
+    domain's (:func:`domain_thresholds`), or for a cross-fitted set the ones fitted without the row's patient, so
+    that an audit of the table applies the rule each row really met."""
     df = pd.DataFrame(
         {
             "image_id": rows["image_id"].astype(str).to_numpy(),
@@ -60,7 +65,16 @@ def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, 
     df["y_score_raw"] = np.asarray(p_raw, float)
     df["patient_id"] = rows["patient_id"].to_numpy() if "patient_id" in rows else pd.NA
     df["model_domain"] = np.asarray(model_domain, dtype=object)
+    df["threshold_moderate"], df["threshold_high"] = (np.asarray(t, float) for t in thresholds)
     return df[PRED_COLUMNS]
+
+
+def domain_thresholds(bundle: Any, model_domain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped (MODERATE, HIGH) thresholds of the domain that scored each row."""
+    tiers = {name: (float(spec.thresholds["moderate"]), float(spec.thresholds["high"]))
+             for name, spec in bundle.domains.items()}
+    pairs = np.array([tiers[str(d)] for d in model_domain], dtype=float).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def patient_clusters(pred: pd.DataFrame) -> np.ndarray | None:
@@ -86,8 +100,10 @@ def set_metrics(
     ci: float,
     seed: int,
     ece_bins: int,
+    row_thresholds: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Metrics with bootstrap CIs for one predictions table (see the module docstring). Deterministic given ``seed``."""
+    """Metrics with bootstrap CIs for one predictions table (see the module docstring). Deterministic given ``seed``.
+    ``row_thresholds`` replaces an operating point by one threshold per row (resampled with its row)."""
     from skintag.metrics import accuracy, macro_auc_ovr, sensitivity_specificity
     from skintag.stats import auroc as binary_auc
     from skintag.stats import expected_calibration_error
@@ -114,8 +130,9 @@ def set_metrics(
         "ece_calibrated": _est(lambda t, s: expected_calibration_error(t, s, ece_bins), y, p, **kw),
     }
     for name, thr in operating_points.items():
-        out[f"sensitivity@{name}"] = _est(lambda t, s, th=thr: sensitivity_specificity(t, s, th)[0], y, p, **kw)
-        out[f"specificity@{name}"] = _est(lambda t, s, th=thr: sensitivity_specificity(t, s, th)[1], y, p, **kw)
+        th = np.asarray((row_thresholds or {}).get(name, np.full(len(y), thr)), float)
+        out[f"sensitivity@{name}"] = _est(lambda t, s, r: sensitivity_specificity(t, s, r)[0], y, p, th, **kw)
+        out[f"specificity@{name}"] = _est(lambda t, s, r: sensitivity_specificity(t, s, r)[1], y, p, th, **kw)
     out["classes_in_macro_auc"] = classes
     out["ci_method"] = "patient-cluster bootstrap" if clusters is not None else "bootstrap"
     out["rows_outside_trained_classes"] = int((~known).sum())
@@ -123,18 +140,21 @@ def set_metrics(
 
 
 def group_metrics(
-    pred: pd.DataFrame, *, by: str, threshold: float, n_boot: int, ci: float, seed: int, ece_bins: int
+    pred: pd.DataFrame, *, by: str, threshold: float | np.ndarray, n_boot: int, ci: float, seed: int, ece_bins: int
 ) -> list[dict[str, Any]]:
-    """Per-group rows: n, positives, malignant AUC, sensitivity and specificity at ``threshold``, ECE, with CIs."""
+    """Per-group rows: n, positives, malignant AUC, sensitivity and specificity at ``threshold`` (one number, or one
+    per row of ``pred``), ECE, with CIs."""
     from skintag.metrics import sensitivity_specificity
     from skintag.stats import auroc as binary_auc
     from skintag.stats import expected_calibration_error
 
     rows = []
     keys = pred[by].astype("string").fillna("unknown")
+    thr_all = np.broadcast_to(np.asarray(threshold, float), (len(pred),))
     for g in sorted(keys.unique(), key=str):
-        part = pred[keys == g]
-        y, p = part["y_true"].to_numpy(int), part["y_score"].to_numpy(float)
+        mask = (keys == g).to_numpy()
+        part = pred[mask]
+        y, p, th = part["y_true"].to_numpy(int), part["y_score"].to_numpy(float), thr_all[mask]
         kw = {"n_boot": n_boot, "ci": ci, "seed": seed, "clusters": patient_clusters(part)}
         rows.append(
             {
@@ -142,8 +162,8 @@ def group_metrics(
                 "n": len(part),
                 "n_pos": int(y.sum()),
                 "malignant_auc": _est(binary_auc, y, p, **kw),
-                "sensitivity": _est(lambda t, s: sensitivity_specificity(t, s, threshold)[0], y, p, **kw),
-                "specificity": _est(lambda t, s: sensitivity_specificity(t, s, threshold)[1], y, p, **kw),
+                "sensitivity": _est(lambda t, s, r: sensitivity_specificity(t, s, r)[0], y, p, th, **kw),
+                "specificity": _est(lambda t, s, r: sensitivity_specificity(t, s, r)[1], y, p, th, **kw),
                 "ece_calibrated": expected_calibration_error(y, p, ece_bins),
             }
         )
@@ -151,15 +171,23 @@ def group_metrics(
 
 
 def evaluate_predictions(pred: pd.DataFrame, cfg: dict[str, Any], *, operating_points: dict[str, float],
-                         default_op: str, trained_classes: list[int]) -> dict[str, Any]:
-    """Overall and per-group metrics of one evaluation set (used by the stage and by the reproduction test)."""
+                         default_op: str, trained_classes: list[int], per_row_default: bool = False) -> dict[str, Any]:
+    """Overall and per-group metrics of one evaluation set (used by the stage and by the reproduction test).
+    ``per_row_default``: the default operating point is each row's own :data:`ROW_THRESHOLD_COLUMN` (a cross-fitted
+    set: the threshold fitted without the row's patient), not the shipped threshold fitted on all of them."""
     ev = cfg["evaluate"]
     kw = {"n_boot": int(ev["n_boot"]), "ci": float(ev["ci"]), "seed": int(cfg["seed"]), "ece_bins": int(ev["ece_bins"])}
-    overall = set_metrics(pred, operating_points=operating_points, trained_classes=trained_classes, **kw)
+    default_thr: float | np.ndarray = operating_points[default_op]
+    rows = None
+    if per_row_default:
+        default_thr = pred[ROW_THRESHOLD_COLUMN].to_numpy(float)
+        rows = {default_op: default_thr}
+    overall = set_metrics(pred, operating_points=operating_points, trained_classes=trained_classes,
+                          row_thresholds=rows, **kw)
     groups = {}
     for by in ("fitzpatrick_group", "fitzpatrick", "sex", "dataset", "domain"):
         if pred[by].nunique(dropna=False) > 1:  # a single group would repeat the overall numbers
-            groups[by] = group_metrics(pred, by=by, threshold=operating_points[default_op], **kw)
+            groups[by] = group_metrics(pred, by=by, threshold=default_thr, **kw)
     return {"overall": overall, "per_group": groups}
 
 
@@ -319,22 +347,29 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
         "sets": {},
         "baselines": {},
     }
+    embedded: dict[tuple[str, ...], np.ndarray] = {}  # a domain's photos are both its cross-fitted and its LODO set
     for name, (rows, split, domain) in sets.items():
-        emb = bundle_embed_paths(bundle, rows["image_path"].astype(str).tolist(), batch)
+        paths = tuple(rows["image_path"].astype(str))
+        if paths not in embedded:
+            embedded[paths] = bundle_embed_paths(bundle, list(paths), batch)
+        emb = embedded[paths]
         pr, scored_in = bundle_predict(bundle, emb, domain)
         p_cal, p_raw = pr.p_malignant, pr.p_malignant_raw
-        if split == "crossfit":  # the domain's out-of-fold scores (its calibrator never saw these patients)
+        thresholds = domain_thresholds(bundle, scored_in)
+        if split == "crossfit":  # the domain's out-of-fold scores and thresholds (fitted without these patients)
             oof = pd.read_csv(run.root / "calibrate" / f"crossfit_{domain}.csv", dtype={"image_id": "string"})
             if oof["image_id"].astype(str).tolist() != rows["image_id"].astype(str).tolist():
                 raise RuntimeError(f"calibrate/crossfit_{domain}.csv does not match the prepared {domain} rows")
             p_cal, p_raw = oof["y_score"].to_numpy(float), oof["y_score_raw"].to_numpy(float)
-        pred = predictions_frame(rows, p_cal, p_raw, pr.condition_probs, split, scored_in)
+            thresholds = (oof["moderate_threshold"].to_numpy(float), oof["high_threshold"].to_numpy(float))
+            metrics.setdefault("per_row_thresholds", {})[name] = ROW_THRESHOLD_COLUMN
+        pred = predictions_frame(rows, p_cal, p_raw, pr.condition_probs, split, scored_in, thresholds)
         pred.to_csv(out / f"predictions_{name}.csv", index=False)
         set_ops = ops if domain in ("auto", primary) else {
             "screening": float(domains_table["entries"][domain]["thresholds"]["screening"])}
         metrics["sets"][name] = evaluate_predictions(
             pred, cfg, operating_points=set_ops, default_op=default_op if set_ops is ops else "screening",
-            trained_classes=trained)
+            trained_classes=trained, per_row_default=split == "crossfit")
         metrics.setdefault("set_operating_points", {})[name] = set_ops
         metrics["baselines"][name] = _baselines(run, emb, rows, cfg)
         o = metrics["sets"][name]["overall"]
