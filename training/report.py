@@ -147,6 +147,12 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
                 if tl["best_epoch"] == tl["epochs_run"] else "")
         out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
                 f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}).{last}", ""]
+    if runs := tl.get("compared_runs"):
+        out += ["Training lengths compared as whole runs on the same split (chosen: the highest validation accuracy of "
+                "each run's chosen heads, ties macro AUC):", "",
+                _md_table(["run", "epochs", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
+                          [[r["run"], r["epochs"], r["best_epoch"], r["heads"], f"{r['val_accuracy']:.4f}",
+                            f"{r['val_macro_auc']:.4f}", "yes" if r["chosen"] else ""] for r in runs]), ""]
     return out
 
 

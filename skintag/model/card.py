@@ -360,6 +360,12 @@ def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
     if tl:
         out.append(f"- Training length: best epoch {tl.get('best_epoch')} of {tl.get('epochs_run')} by validation "
                    f"{tl.get('early_stopping_metric')} (early stopping).")
+    if runs := tl.get("compared_runs"):
+        out += ["- Training lengths compared (whole runs, the same split; chosen: the highest validation accuracy of "
+                "each run's chosen heads, ties macro AUC):", "",
+                _table(["run", "epochs", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
+                       [[r["run"], str(r["epochs"]), str(r["best_epoch"]), r["heads"], f"{r['val_accuracy']:.4f}",
+                         f"{r['val_macro_auc']:.4f}", "yes" if r["chosen"] else ""] for r in runs])]
     return out
 
 

@@ -181,6 +181,21 @@ def test_card_training_procedure_and_default_operating_point():
     )
 
 
+def test_card_lists_the_training_lengths_compared_on_validation():
+    runs = [{"run": "this bundle", "epochs": 80, "best_epoch": 77, "heads": "logistic + dihedral8",
+             "val_accuracy": 0.79123, "val_macro_auc": 0.93, "chosen": True},
+            {"run": "demo_e40", "epochs": 40, "best_epoch": 40, "heads": "logistic + dihedral8",
+             "val_accuracy": 0.78266, "val_macro_auc": 0.9363, "chosen": False}]
+    manifest = {**MANIFEST, "choices": {"head_family": "logistic", "test_time_augmentation": "dihedral8", "rule": "r",
+                                        "validation": {"val_accuracy": 0.79123},
+                                        "training_length": {"best_epoch": 77, "epochs_run": 80,
+                                                            "early_stopping_metric": "macro_auc",
+                                                            "compared_runs": runs}}}
+    body = _split(render_model_card(manifest, METRICS, predictions=PREDICTIONS))[1]
+    assert "| this bundle | 80 | 77 | logistic + dihedral8 | 0.7912 | 0.9300 | yes |" in body
+    assert "| demo_e40 | 40 | 40 | logistic + dihedral8 | 0.7827 | 0.9363 |  |" in body
+
+
 def test_card_singular_group_size():
     one = {"pad": _predictions({6: (0, 1), 2: (40, 40)})}
     body = _split(render_model_card(MANIFEST, METRICS, predictions=one))[1]

@@ -145,3 +145,35 @@ def test_detector_recognition_is_judged_against_thresholds_set_without_the_fold(
     refused = sum(dist[folds == f].max() > dist[folds != f].max() for f in range(5))
     assert rate == pytest.approx(1 - refused / 100) and refused >= 1
     assert np.mean([d.in_domain and d.domain == "a" for d in det.decide(val)]) == 1.0  # the in-sample figure
+
+
+def test_training_lengths_are_compared_on_validation_and_the_export_must_be_the_best(tmp_path: Path) -> None:
+    """``export.compared_runs``: each run's training length and its chosen heads' validation numbers are recorded;
+    exporting a run that another run beats on validation accuracy (or one on another split) is refused."""
+    import json
+
+    from skintag.errors import ConfigError
+    from training.rundir import RunDir
+    from training.stages.evaluate import compared_runs
+
+    def fake_run(name: str, epochs: int, acc: float, auc: float, split: str = "s1") -> Path:
+        root = tmp_path / name
+        for sub, doc in (("prepare/DONE.json", {"split_sha256": split}),
+                         ("finetune/history.json", {"best_epoch": epochs - 1, "best_val": {"macro_auc": auc},
+                                                    "history": [{}] * epochs}),
+                         ("heads/choice.json", {"family": "logistic", "tta": "dihedral8",
+                                                "val": {"val_accuracy": acc, "val_macro_auc": auc}})):
+            (root / sub).parent.mkdir(parents=True, exist_ok=True)
+            (root / sub).write_text(json.dumps(doc))
+        return root
+
+    long_run, short_run = fake_run("e80", 80, 0.79, 0.93), fake_run("e40", 40, 0.78, 0.94)
+    cfg = {"export": {"compared_runs": [str(short_run)]}}
+    rows = compared_runs(cfg, RunDir(long_run))
+    assert [(r["run"], r["epochs"], r["chosen"]) for r in rows] == [("this bundle", 80, True), ("e40", 40, False)]
+    assert rows[1]["val_accuracy"] == 0.78 and rows[1]["heads"] == "logistic + dihedral8"
+    with pytest.raises(ConfigError, match="e80 has the better validation accuracy"):
+        compared_runs({"export": {"compared_runs": [str(long_run)]}}, RunDir(short_run))
+    with pytest.raises(ConfigError, match="another split"):
+        compared_runs({"export": {"compared_runs": [str(fake_run("x", 10, 0.5, 0.5, split="s2"))]}}, RunDir(long_run))
+    assert compared_runs({"export": {}}, RunDir(long_run)) == []

@@ -261,7 +261,8 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
             "training_length": {"best_epoch": ft["best_epoch"] if ft else None,
                                 "epochs_run": ft["epochs_run"] if ft else None,
                                 "early_stopping_metric": cfg["finetune"]["early_stopping_metric"],
-                                "best_val": ft["best_val"] if ft else None},
+                                "best_val": ft["best_val"] if ft else None,
+                                "compared_runs": compared_runs(cfg, run)},
         },
     }
     if ex.get("known_limits"):
@@ -278,6 +279,48 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
                                       "validation": table["detector"]["validation"]},
                        tta="dihedral8" if choice["tta"] == "dihedral8" else None,
                        default_domain=cfg["domains"]["primary"])
+
+
+def run_summary(root: Path) -> dict[str, Any]:
+    """A finished run's training length and its chosen heads' validation numbers (for comparing training lengths)."""
+    from training.rundir import read_json
+
+    hist, choice = read_json(root / "finetune" / "history.json"), read_json(root / "heads" / "choice.json")
+    return {"epochs": len(hist["history"]), "best_epoch": hist["best_epoch"], "best_val": hist["best_val"],
+            "heads": f"{choice['family']} + {choice['tta']}", **choice["val"]}
+
+
+def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
+    """This run and each of ``export.compared_runs`` (the same data, split and config but the training length):
+    :func:`run_summary` of each, the one with the highest validation accuracy of its chosen heads (ties: macro AUC)
+    marked chosen. Empty when there is nothing to compare.
+
+    Raises
+    ------
+    ConfigError
+        When a compared run used another split, or beats this run by that rule (the bundle must then be built from
+        it: the training length is chosen on validation, not by which run happens to be exported).
+    """
+    from skintag.errors import ConfigError
+    from skintag.settings import REPO_ROOT
+    from training.rundir import read_json
+
+    others = [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in cfg["export"].get("compared_runs") or []]
+    if not others:
+        return []
+    split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]
+    rows = [{"run": "this bundle", **run_summary(run.root)}]
+    for root in others:
+        if read_json(root / "prepare" / "DONE.json")["split_sha256"] != split:
+            raise ConfigError(f"export.compared_runs: {root} used another split; only runs on the same split compare")
+        rows.append({"run": root.name, **run_summary(root)})
+    best = max(range(len(rows)), key=lambda i: (rows[i]["val_accuracy"], rows[i]["val_macro_auc"]))
+    if best != 0:
+        raise ConfigError(f"export.compared_runs: {rows[best]['run']} has the better validation accuracy "
+                          f"({rows[best]['val_accuracy']:.4f} vs {rows[0]['val_accuracy']:.4f}); build the bundle from it")
+    for i, r in enumerate(rows):
+        r["chosen"] = i == best
+    return rows
 
 
 def bundle_predict(bundle: Any, emb: np.ndarray, domain: str) -> tuple[Any, np.ndarray]:
