@@ -6,6 +6,9 @@ Thin view over skintag.fairness / skintag.ui.fairness / skintag.plots.fairness.
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import streamlit as st
 
 from skintag.errors import SkintagError
@@ -253,16 +256,20 @@ m1, m2 = st.columns(2)
 method = m1.radio("Method", list(METHODS), format_func=METHODS.get, key="mitigation_method")
 floor = m2.slider("Sensitivity floor for every group", 0.50, 1.0, 0.90, 0.01, key="sens_floor",
                   disabled=method != "sensitivity_floor")
-base = rule.single if rule.single is not None else float(report.threshold)
-if base != base:  # NaN: the audited rows fall under the per-domain rule with different thresholds
-    st.warning("The what-if starts from one threshold, but these rows are audited at several (one per image domain, "
-               "or each photo's own out-of-fold threshold in a cross-fitted set). "
-               "Choose a single-threshold rule, or filter the cohort to rows that share one threshold, to run it.",
-               icon="🔬")
-elif st.toggle("Run the what-if", key="run_mitigation"):
+# the what-if starts from the audited rule: one threshold, or each row's (its image domain's, or its out-of-fold one)
+if isinstance(args["threshold"], dict):
+    by_key = args["threshold"]
+    base: float | np.ndarray = np.array([by_key.get(str(d), by_key.get("*", np.nan)) for d in args["domains"]])
+    base_key = hashlib.sha256(base.tobytes()).hexdigest()[:16]
+    st.caption("The what-if starts from the audited rule: each row at its own threshold "
+               f"({np.nanmin(base):.4f}–{np.nanmax(base):.4f}); groups that are not optimised keep theirs.")
+else:
+    base = float(args["threshold"])
+    base_key = repr(base)
+if st.toggle("Run the what-if", key="run_mitigation"):
     try:
-        mitigation = ui.get_mitigation(key, df, y_true, y_score, group_col, grouping, base, min_pos, min_neg, method,
-                                       floor, patients)
+        mitigation = ui.get_mitigation(f"{key}|{base_key}", df, y_true, y_score, group_col, grouping, base, min_pos,
+                                       min_neg, method, floor, patients)
         st.markdown(f"**{safe_md(mitigation.words)}**")
         st.caption(f"Fitted on one part, reported on the other: {mitigation.split}.")
         st.plotly_chart(plots.mitigation_figure(mitigation), width="stretch", key="fig_mitigation")

@@ -105,7 +105,7 @@ def mitigation_whatif(
     y_score: Sequence[float] | np.ndarray | pd.Series,
     groups: Sequence[Any] | np.ndarray | pd.Series | pd.DataFrame | Grouped,
     *,
-    threshold: float,
+    threshold: float | Sequence[float] | np.ndarray,
     grouping: str | None | tuple[str | None, str | None] = "six",
     method: str = "sensitivity_floor",
     sensitivity_floor: float = 0.9,
@@ -118,8 +118,10 @@ def mitigation_whatif(
 ) -> MitigationResult:
     """Fit per-group thresholds on a patient-grouped part of the data and compare rates on the rest.
 
-    Groups with fewer than ``min_positives`` malignant or ``min_negatives`` benign cases in the fitting part (and
-    "unknown" for skin-type groupings) keep ``threshold``; they are listed in ``skipped``.
+    ``threshold`` is the rule before: one number, or one per row (e.g. each row's image-domain threshold, or its
+    out-of-fold threshold in a cross-fitted set). Groups with fewer than ``min_positives`` malignant or
+    ``min_negatives`` benign cases in the fitting part (and "unknown" for skin-type groupings) keep it; they are listed
+    in ``skipped``.
 
     Returns
     -------
@@ -147,7 +149,17 @@ def mitigation_whatif(
             "The mitigation what-if needs at least two groups with enough malignant and benign cases in its fitting "
             f"half (≥ {min_positives} and ≥ {min_negatives}); usable: {usable or 'none'}"
         )
-    before = s >= threshold
+    thr = np.asarray(threshold, dtype=float)
+    if thr.ndim == 0:
+        base = np.full(s.size, float(thr))
+    elif thr.shape == (len(np.asarray(y_true)),):
+        base = thr[audit.rows]
+    else:
+        raise ArgumentError(f"threshold must be one number or one per row ({len(np.asarray(y_true))}), got shape "
+                            f"{thr.shape}")
+    if not np.isfinite(base).all():
+        raise ArgumentError("threshold must be finite for every row")
+    before = s >= base
     after = before.copy()
     fitted: dict[str, float] = {}
     if method == "sensitivity_floor":
@@ -170,8 +182,10 @@ def mitigation_whatif(
     rows = []
     for g in names:
         m = ev & (labels == g)
+        kept = np.unique(base[labels == g])  # a group not optimised keeps its rule (one number when it has one)
         rows.append({"group": g, "n_eval": int(m.sum()), "optimised": g in usable,
-                     "threshold_after": fitted.get(g, threshold if g not in usable else float("nan")),
+                     "threshold_after": fitted.get(g, float(kept[0]) if g not in usable and kept.size == 1
+                                                   else float("nan")),
                      "tpr_before": _rate(before[m], y[m]), "fpr_before": _rate(before[m], ~y[m]),
                      "tpr_after": _rate(after[m], y[m]), "fpr_after": _rate(after[m], ~y[m])})
     table = pd.DataFrame(rows).set_index("group")

@@ -113,12 +113,14 @@ def get_audit(
 
 @st.cache_resource(show_spinner="Running the what-if…", max_entries=8)
 def get_mitigation(key: str, _df: pd.DataFrame, y_true: str, y_score: str, column: str, grouping: str | None,
-                   threshold: float, min_positives: int, min_negatives: int, method: str, floor: float,
+                   _threshold: float | np.ndarray, min_positives: int, min_negatives: int, method: str, floor: float,
                    patients: str | None) -> Any:
+    """The what-if from the audited rule, ``_threshold`` (one number, or one per row of ``_df``); ``key`` must identify
+    the data, the cohort filters and that rule."""
     from skintag.fairness import mitigation_whatif
 
     return mitigation_whatif(_df[y_true].to_numpy(), _df[y_score].to_numpy(), attribute_groups(_df, column, grouping),
-                             threshold=threshold, grouping=grouping, min_positives=min_positives,
+                             threshold=_threshold, grouping=grouping, min_positives=min_positives,
                              min_negatives=min_negatives, method=method, sensitivity_floor=floor,
                              clusters=None if patients is None else _df[patients].to_numpy(dtype=object),
                              random_state=0)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fairlearn.postprocessing import ThresholdOptimizer
 
-from skintag.errors import LabelError
+from skintag.errors import ArgumentError, LabelError
 from skintag.fairness import mitigation_whatif, skin_type_groups
 from skintag.fairness.mitigation import ANALYSIS_NOTE, ScoreAsProbability, patient_split
 
@@ -84,3 +84,24 @@ def test_is_seeded(sim):
 def test_needs_two_usable_groups():
     with pytest.raises(LabelError, match="at least two groups"):
         mitigation_whatif([1, 0, 1, 0], [0.9, 0.1, 0.8, 0.3], [1, 1, 6, 6], threshold=0.5)
+
+
+def test_the_rule_before_may_be_one_threshold_per_row(sim, patients):
+    """``threshold`` per row (an image-domain or out-of-fold rule): the 'before' rates count each held-out row at its
+    own threshold, by hand; a constant array gives exactly the scalar's result; a group that is not optimised keeps its
+    rows' thresholds."""
+    kw = {"grouping": "three", "sensitivity_floor": 0.9, "clusters": patients, "random_state": 3}
+    scalar = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=0.6, **kw)
+    same = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=np.full(len(sim), 0.6), **kw)
+    pd.testing.assert_frame_equal(scalar.table, same.table)
+    per_row = np.where(np.arange(len(sim)) % 3 == 0, 0.3, 0.7)
+    res = mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=per_row, **kw)
+    labels = skin_type_groups(sim.fitzpatrick, "three").labels
+    y, s = sim.y_true.to_numpy() == 1, sim.y_score.to_numpy()
+    ev = ~patient_split(labels, patients, 0.5, random_state=3)
+    for g in ("I-II", "III-IV", "V-VI"):
+        m = ev & (labels == g) & y
+        assert res.table.at[g, "tpr_before"] == pytest.approx(np.mean(s[m] >= per_row[m]))
+    assert "unknown" in res.skipped and np.isnan(res.table.at["unknown", "threshold_after"])  # it keeps both
+    with pytest.raises(ArgumentError, match="one per row"):
+        mitigation_whatif(sim.y_true, sim.y_score, sim.fitzpatrick, threshold=per_row[:10], **kw)

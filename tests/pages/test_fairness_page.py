@@ -207,18 +207,33 @@ def test_per_domain_rule_says_the_slider_is_not_in_use(monkeypatch):
     assert not at.exception and not [c for c in at.caption if c.value.startswith("Not in use")]
 
 
-def test_what_if_refuses_rows_audited_at_several_thresholds(monkeypatch, tmp_path):
-    """Dermoscopic and phone-photo rows together under the per-domain rule are audited at two thresholds: the what-if,
-    which starts from one, says so instead of running from no threshold (its 'before' sensitivity read 0)."""
+def test_what_if_starts_from_each_rows_own_threshold(monkeypatch, tmp_path):
+    """Dermoscopic and phone-photo rows together under the bundle's rule are audited at several thresholds (each
+    domain's; each phone photo's out-of-fold one): the what-if starts from exactly that rule, row by row (it once
+    started from no threshold and its 'before' sensitivity read 0, then it was refused), and matches a direct call."""
+    from skintag.fairness import mitigation_whatif
+    from skintag.fairness.multi import attribute_groups
+    from skintag.fairness.rules import default_rule, rule_arguments
+
     demo = REPO / "models" / "demo"
-    mixed = pd.concat([pd.read_csv(demo / "eval" / f"predictions_{n}.csv") for n in ("dermamnist_test", "pad_ufes_20")])
+    mixed = pd.concat([pd.read_csv(demo / "eval" / f"predictions_{n}.csv") for n in ("dermamnist_test", "pad_ufes_20")],
+                      ignore_index=True)
     path = tmp_path / "mixed.csv"
     mixed.to_csv(path, index=False)
     monkeypatch.setenv("SKINTAG_MODEL_DIR", str(demo))
     monkeypatch.setenv("SKINTAG_PREDICTIONS", str(path))
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception, at.exception
-    assert any("The what-if starts from one threshold" in w.value for w in at.warning)
-    assert not [t for t in at.toggle if t.key == "run_mitigation"]
-    at.selectbox(key="rule").set_value("custom").run()  # one threshold: the what-if is offered again
-    assert not at.exception and [t for t in at.toggle if t.key == "run_mitigation"]
+    assert any("each row at its own threshold" in c.value for c in at.caption)
+    at.toggle(key="run_mitigation").set_value(True).run()
+    assert not at.exception, at.exception
+    shown = next(d.value for d in at.dataframe if "before" in d.value.columns)
+    df = pd.read_csv(path)
+    args = rule_arguments(df, default_rule(json.loads((demo / "manifest.json").read_text())))
+    per_row = np.array([args["threshold"][str(d)] for d in args["domains"]])
+    assert len(set(per_row.tolist())) > 2  # the dermoscopic threshold and the phone photos' fold thresholds
+    direct = mitigation_whatif(df["y_true"].to_numpy(), df["y_score"].to_numpy(), attribute_groups(df, "fitzpatrick", "six"),
+                               threshold=per_row, grouping="six", sensitivity_floor=0.9,
+                               clusters=df["patient_id"].to_numpy(dtype=object), random_state=0)
+    assert shown.at["sensitivity", "before"] == pytest.approx(round(direct.summary.at["sensitivity", "before"], 3))
+    assert shown.at["sensitivity", "before"] > 0.5
