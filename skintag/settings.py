@@ -104,6 +104,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "max_pixels": (10_000, 500_000_000),
     "shap_max_evals": (20, 100_000),
     "decode_timeout_s": (0.5, 600.0),
+    "api_port": (1, 65535),
+    "api_threads": (1, 64),
+    "api_max_shap_evals": (20, 100_000),
+    "caselog_busy_timeout_s": (0.1, 600.0),
 }
 
 
@@ -166,12 +170,6 @@ class Settings:
                                   "expected the PEM public key a bundle publisher gave you")
         for name, (lo, hi) in RANGES.items():
             _check_range(name, getattr(self, name), lo, hi)
-        _check_range("api_port", self.api_port, 1, 65535)
-        _check_range("api_threads", self.api_threads, 1, 64)
-        _check_range("api_max_shap_evals", self.api_max_shap_evals, 20, 100_000)
-        if not 0.1 <= self.caselog_busy_timeout_s <= 600:
-            raise ConfigError(f"Setting caselog_busy_timeout_s={self.caselog_busy_timeout_s} is out of range; expected "
-                              "0.1 to 600 seconds (SKINTAG_CASELOG_BUSY_TIMEOUT_S)")
         if not self.api_host.strip():
             raise ConfigError("api_host (SKINTAG_API_HOST) is empty; expected a host name or address such as 127.0.0.1")
 

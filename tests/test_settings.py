@@ -23,12 +23,28 @@ REPO = Path(__file__).resolve().parents[1]
     ("SKINTAG_DECODE_TIMEOUT_S", "-1", "SKINTAG_DECODE_TIMEOUT_S) is out of range"),
     ("SKINTAG_API_PORT", "70000", "SKINTAG_API_PORT) is out of range"),
     ("SKINTAG_API_THREADS", "x", "SKINTAG_API_THREADS='x' is not a number"),
+    ("SKINTAG_CASELOG_BUSY_TIMEOUT_S", "0", "SKINTAG_CASELOG_BUSY_TIMEOUT_S) is out of range"),
 ])
 def test_bad_setting_names_the_variable(monkeypatch, var, value, words):
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError) as err:
         Settings.from_env()
     assert words in str(err.value)
+
+
+def test_every_range_is_checked_and_named(monkeypatch):
+    """Each entry of RANGES is enforced when Settings is built (one table, no range checked elsewhere)."""
+    from dataclasses import fields
+
+    from skintag.settings import RANGES
+
+    names = {f.name for f in fields(Settings)}
+    assert set(RANGES) <= names
+    for name, (lo, hi) in RANGES.items():
+        with pytest.raises(ConfigError, match=f"SKINTAG_{name.upper()}"):
+            Settings(**{name: hi * 2 + 1})
+        with pytest.raises(ConfigError, match=f"SKINTAG_{name.upper()}"):
+            Settings(**{name: lo - 1})
 
 
 def test_defaults_are_in_range(monkeypatch):
