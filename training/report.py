@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from skintag.model.card import chosen_on_validation_note
+from skintag.model.card import chosen_on_validation_note, run_epochs_text
 from training.config import load_config
 from training.rundir import RunDir
 
@@ -144,14 +144,14 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
     tl = ch.get("training_length") or {}
     if tl.get("best_epoch"):
         last = (" Validation was still improving at the last epoch, so a longer run may do better."
-                if tl["best_epoch"] == tl["epochs_run"] else "")
+                if tl["best_epoch"] == tl["epochs_run"] and not tl.get("compared_runs") else "")
         out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
                 f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}).{last}", ""]
     if runs := tl.get("compared_runs"):
         out += ["Training lengths compared as whole runs on the same split (chosen: the highest validation accuracy of "
                 "each run's chosen heads, ties macro AUC):", "",
-                _md_table(["run", "epochs", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
-                          [[r["run"], r["epochs"], r["best_epoch"], r["heads"], f"{r['val_accuracy']:.4f}",
+                _md_table(["run", "epochs run (planned)", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
+                          [[r["run"], run_epochs_text(r), r["best_epoch"], r["heads"], f"{r['val_accuracy']:.4f}",
                             f"{r['val_macro_auc']:.4f}", "yes" if r["chosen"] else ""] for r in runs]), ""]
     return out
 

@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "1f4d4a615bc1107b",
-  "fingerprint": "a1b66feb4d6a5b55679868eebe1896a33ea17bfd0e66cb3a5b02e280804255fd",
-  "signature": "HprjBvhec8bIYnXgBEAWoHt+PEha+2y//hWdKzz0ROIbHNRjy9qiA7BioNgNpQ/kvDlLrop1M7CdPJO9sWnDDQ=="
+  "key_id": "1275c8fe5b9007fb",
+  "fingerprint": "4c55c48f82daee23cad6e28534c56c86d4dfdc6da1f205bb0a7499b1b96de8b0",
+  "signature": "EUTKJFBgfHnFVpPEbsihBPAs0iRgsaqS06oqU6MhZEy+c0OV02j3T4yhLYWWZsyiatJuRUAy9x5s4f1JQoIPBw=="
 }

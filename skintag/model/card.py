@@ -347,6 +347,12 @@ def _domains_section(manifest: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def run_epochs_text(run: Mapping[str, Any]) -> str:
+    """A compared run's epochs: run, and planned when it stopped early (``"57 of 80"``)."""
+    planned = run.get("epochs_planned")
+    return f"{run['epochs']}" if planned in (None, run["epochs"]) else f"{run['epochs']} of {planned}"
+
+
 def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
     ch = manifest.get("choices")
     if not isinstance(ch, Mapping) or not ch:
@@ -363,8 +369,8 @@ def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
     if runs := tl.get("compared_runs"):
         out += ["- Training lengths compared (whole runs, the same split; chosen: the highest validation accuracy of "
                 "each run's chosen heads, ties macro AUC):", "",
-                _table(["run", "epochs", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
-                       [[r["run"], str(r["epochs"]), str(r["best_epoch"]), r["heads"], f"{r['val_accuracy']:.4f}",
+                _table(["run", "epochs run (planned)", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
+                       [[r["run"], run_epochs_text(r), str(r["best_epoch"]), r["heads"], f"{r['val_accuracy']:.4f}",
                          f"{r['val_macro_auc']:.4f}", "yes" if r["chosen"] else ""] for r in runs])]
     return out
 

@@ -286,7 +286,9 @@ def run_summary(root: Path) -> dict[str, Any]:
     from training.rundir import read_json
 
     hist, choice = read_json(root / "finetune" / "history.json"), read_json(root / "heads" / "choice.json")
-    return {"epochs": len(hist["history"]), "best_epoch": hist["best_epoch"], "best_val": hist["best_val"],
+    planned = read_json(root / "config.json")["finetune"]["epochs"] if (root / "config.json").is_file() else None
+    return {"epochs": len(hist["history"]), "epochs_planned": planned, "best_epoch": hist["best_epoch"],
+            "best_val": hist["best_val"],
             "heads": f"{choice['family']} + {choice['tta']}", **choice["val"]}
 
 
