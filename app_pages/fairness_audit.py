@@ -18,7 +18,7 @@ from skintag.fairness.groups import GROUPINGS
 from skintag.fairness.mitigation import ANALYSIS_NOTE, METHODS
 from skintag.fairness.multi import ATTRIBUTES, attribute_groups, present_attributes
 from skintag.fairness.provenance import provenance, sha256_bytes
-from skintag.fairness.rules import PATIENT_COLUMN, rule_arguments
+from skintag.fairness.rules import PATIENT_COLUMN, ROW_THRESHOLD_COLUMNS, rule_arguments
 from skintag.plots import fairness as plots
 from skintag.ui import fairness as ui
 from skintag.ui.common import get_settings, safe_md
@@ -147,8 +147,10 @@ r2.slider("Threshold (malignant when score ≥ threshold)", 0.0, 1.0, step=0.000
 r3.number_input("Threshold", 0.0, 1.0, step=0.0001, format="%.4f", key="threshold_box", on_change=_box_changed)
 if rule_key != ui.CUSTOM and rules[rule_key].single is None:  # the slider holds one number; this rule has several
     per_domain = " · ".join(f"{safe_md(d)} {t:.4f}" for d, t in rules[rule_key].thresholds.items())
-    r2.caption(f"Not in use: this rule has one threshold per image domain ({per_domain}). Moving the slider audits "
-               "one custom threshold instead.")
+    per_row = (" A table that records each photo's threshold (a cross-fitted set's out-of-fold ones) is audited at "
+               "those." if ROW_THRESHOLD_COLUMNS.get(rule_key) in df.columns else "")
+    r2.caption(f"Not in use: this rule has one threshold per image domain ({per_domain}).{per_row} Moving the slider "
+               "audits one custom threshold instead.")
 b1, b2, b3 = st.columns([1, 1, 2])
 b1.button("Reset to the bundle rule" if manifest else "Reset to 0.5", key="reset", on_click=_reset)
 target = b2.number_input("Target sensitivity", 0.50, 1.0, 0.95, 0.01, key="target_sens")

@@ -203,6 +203,7 @@ def test_per_domain_rule_says_the_slider_is_not_in_use(monkeypatch):
     assert len(note) == 1
     for domain, spec in manifest["domains"].items():
         assert f"{domain} {spec['thresholds']['moderate']:.4f}" in note[0]
+    assert "records each photo's threshold" in note[0]  # the default table, the cross-fitted phone photos, does
     at.selectbox(key="rule").set_value("custom").run()
     assert not at.exception and not [c for c in at.caption if c.value.startswith("Not in use")]
 
