@@ -2,13 +2,13 @@
 
 :func:`create_app` builds one app from :class:`skintag.settings.Settings`. The model bundle loads once per process, in
 a background thread started with the server (``GET /readyz`` answers 200 once it is in); requests that need it wait
-for that load. The CPU-bound work (forward pass, SHAP, bootstraps) runs in worker threads, at most
+for that load. The CPU-bound work (decode, forward pass, SHAP, bootstraps) runs in worker threads, at most
 ``Settings.api_threads`` at a time, so the event loop keeps answering. Each uvicorn worker process builds its own app,
 bundle and limiter: processes share nothing mutable (only the SHAP cache folder, whose files are written whole).
 
-Uploads are read into memory, never written to disk, and refused beyond ``Settings.max_upload_bytes``; they are
-decoded in a child process stopped after ``Settings.decode_timeout_s``, as on the triage page, with the pixel limit
-``Settings.max_pixels``. The log gets one line per request (request id, method, route, status, time)
+Uploads are read into memory, never written to disk, and refused beyond ``Settings.max_upload_bytes``; the decoder's
+pixel limit is ``Settings.max_pixels``, and its structural limits refuse a costly file from its header
+(:func:`skintag.api.service.triage_image` says why the API does not decode in a child process as the page does). The log gets one line per request (request id, method, route, status, time)
 and never an image byte or a file name.
 """
 

@@ -21,7 +21,6 @@ REASONS: dict[str, tuple[int, str]] = {
     "truncated": (422, "an image file whose data is cut short or corrupt"),
     "bomb": (422, "the image declares more pixels than SKINTAG_MAX_PIXELS (a decompression bomb)"),
     "too_complex": (422, "a progressive JPEG with so many scans that decoding it would tie up the server"),
-    "timeout": (422, "the image took longer to decode than the server allows"),
     "too_large": (413, "the upload is larger than SKINTAG_MAX_UPLOAD_MB"),
     "animated": (422, "an animation or multi-page image; lesion photos must be stills"),
     "retake": (422, "the photo failed the quality checks, so there is no score to explain"),

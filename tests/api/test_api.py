@@ -293,6 +293,16 @@ def test_the_hostile_image_table_has_every_reason():
     assert len(IMAGE_REFUSALS) >= 10
 
 
+def test_a_cpu_bomb_is_refused_from_its_header_in_the_worker_thread(api):
+    """The API decodes in its worker thread, so the decoder's structural limits are what protect it: a progressive JPEG
+    repeating its last scan is refused as ``too_complex`` (a listed reason) before any scan is decoded."""
+    from skintag.api.errors import REASONS
+    from tests.security.hostile import scan_bomb
+
+    body = assert_refusal(post_image(api.url + "/v1/triage", scan_bomb(side=2000, scans=200)), 422, "too_complex")
+    assert "JPEG scans" in body["detail"] and "too_complex" in REASONS
+
+
 def test_bad_requests_are_refused_with_their_reason(api, shared_data):
     _, photo = real_photos(shared_data)[0]
     url = api.url

@@ -168,24 +168,3 @@ def test_the_api_loads_the_bundle_under_the_same_trust_settings_as_the_dashboard
     else:
         assert resp.status_code == 200 and resp.json()["model"]["name"] == "demo"
 
-
-def test_the_api_decodes_uploads_in_a_child_process_under_the_settings_timeout(tmp_path, demo_bundle):
-    """As on the page, an upload is decoded in a child process stopped after ``decode_timeout_s``: with a limit no
-    Python child can meet (1 ms; the settings' floor is 0.5 s, so it is set past the check) a valid photo is refused
-    as ``timeout`` — it would have been decoded in a server thread otherwise — and with the default it is scored."""
-    import io
-
-    from PIL import Image
-
-    from skintag.api.service import triage_image
-    from skintag.settings import Settings
-
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (180, 120, 100)).save(buf, format="PNG")
-    settings = Settings(app_data_dir=tmp_path / "data")
-    assert triage_image(demo_bundle, buf.getvalue(), settings).status in ("ok", "retake")
-    object.__setattr__(settings, "decode_timeout_s", 0.001)
-    with pytest.raises(BadImageError) as err:
-        triage_image(demo_bundle, buf.getvalue(), settings)
-    assert err.value.reason == "timeout"
-    assert from_skintag_error(err.value).status == 422  # a listed refusal reason, not an internal error
