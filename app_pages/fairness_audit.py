@@ -206,8 +206,8 @@ except SkintagError as exc:
     st.stop()
 
 # --- results ----------------------------------------------------------------------------------------------------
-shown = f"threshold {report.threshold:.4f}" if report.thresholds_by_domain is None or rule.single is not None \
-    else "the audited rule (several thresholds: per image domain or per photo)"
+shown = (f"threshold {float(args['threshold']):.4f}" if not isinstance(args["threshold"], dict)
+         else "the audited rule (several thresholds: per image domain or per photo)")
 st.subheader(f"{safe_md(report.grouping_title)} at {shown}")
 ui.render_headline(report)
 ui.render_warnings(report)
@@ -285,7 +285,8 @@ if st.toggle("Run the what-if", key="run_mitigation"):
 st.subheader("Download the report")
 full = report.with_context(
     provenance=provenance(predictions_name=file_name, predictions_sha256=sha256_bytes(raw), manifest=manifest),
-    settings={"cohort_filters": {c: list(v) for c, v in active.items()}, "decision_rule": rule.to_dict(),
+    settings={"cohort_filters": {c: list(v) for c, v in active.items()},
+              "decision_rule": {**rule.to_dict(), "applied": args["rule"]},
               "group_column": group_col},
     intersections=intersections, mitigation=mitigation, attributes=grid if len(grid) else None,
 )

@@ -20,6 +20,10 @@ from training.rundir import RunDir, read_json, write_json
 
 def run_stages(cfg: dict[str, Any], stages: list[str]) -> dict[str, Any]:
     """Run the named stages in order on the config's run directory; returns each stage's summary and time."""
+    if {"evaluate", "export"} & set(stages):  # they record the compared runs: refuse now, not after hours of training
+        from training.stages.evaluate import compared_run_dirs
+
+        compared_run_dirs(cfg)
     run = RunDir(cfg["run_dir"])
     run.root.mkdir(parents=True, exist_ok=True)
     write_json(run.root / "config.json", cfg)

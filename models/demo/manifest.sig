@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "1275c8fe5b9007fb",
-  "fingerprint": "4c55c48f82daee23cad6e28534c56c86d4dfdc6da1f205bb0a7499b1b96de8b0",
-  "signature": "EUTKJFBgfHnFVpPEbsihBPAs0iRgsaqS06oqU6MhZEy+c0OV02j3T4yhLYWWZsyiatJuRUAy9x5s4f1JQoIPBw=="
+  "key_id": "f679e4a0bcc1a4e8",
+  "fingerprint": "8d25ef4896dd786a30ff049136a2ddbabfb55891f95883c7f7c12cadf2affcb3",
+  "signature": "INrUSXFpKmVHLFJuTPJOrc4W3l4ywacuy/RgEWFZxcg7uUKIW9IemzXIABsc1f3fpv8KwIOEc5nnLxhdA/M9Ag=="
 }

@@ -234,9 +234,9 @@ class FairnessReport(_Open):
     with their intervals and verdicts, the overall rates and the per-group table."""
 
     grouping_title: str
-    threshold: float | None = Field(description="the threshold audited; null when the rows were judged at several "
-                                    "(per image domain, or each row's own out-of-fold threshold: see "
-                                    "thresholds_by_domain and threshold_source)")
+    threshold: float | None = Field(description="the threshold audited; null when the rows were judged at several: "
+                                    "per image domain, or each row's recorded (e.g. out-of-fold) threshold; "
+                                    "threshold_source says which in words")
     n_rows: int
     equalized_odds_difference: float | None
     gaps: dict[str, dict[str, Any]]

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skintag.errors import ArgumentError
+
 REFER, HIGH = "refer", "high"
 #: Photo domains of the data that a bundle's domains cover under another name (a smartphone photo is a clinical,
 #: non-dermoscopic photograph).
@@ -132,16 +134,29 @@ def per_row_thresholds(values: Any) -> tuple[dict[str, float], np.ndarray]:
 def rule_arguments(df: pd.DataFrame, rule: DecisionRule) -> dict[str, Any]:
     """Keyword arguments of :func:`skintag.fairness.fairness_report` / :meth:`FairnessAudit.report` that apply ``rule``
     to the rows of ``df``: ``threshold`` (one number or per domain), ``domains`` (or None) and ``rule`` (words). A
-    tier rule applies the table's :data:`ROW_THRESHOLD_COLUMNS` when every row has one."""
+    tier rule applies the table's :data:`ROW_THRESHOLD_COLUMNS` wherever a row records one (a row without one gets
+    its domain's threshold), also when the rows left (e.g. by a cohort filter) all record the same number."""
     col = ROW_THRESHOLD_COLUMNS.get(rule.key)
-    if col and col in df.columns and len(df) and pd.to_numeric(df[col], errors="coerce").notna().all():
-        values = pd.to_numeric(df[col]).to_numpy(dtype=float)
-        if len(set(values.tolist())) > 1:
-            threshold, keys = per_row_thresholds(values)
-            words = (f"{rule.words.split('≥')[0]}≥ the threshold recorded beside each photo's score "
-                     f"({min(threshold.values()):.4f}–{max(threshold.values()):.4f}; in a cross-fitted set, the one "
-                     "fitted without that photo's patient)")
-            return {"threshold": threshold, "domains": keys, "rule": words}
+    recorded = (np.array(pd.to_numeric(df[col], errors="coerce"), dtype=float) if col and col in df.columns
+                else np.full(len(df), np.nan))
+    if len(df) and np.isfinite(recorded).any():
+        missing = ~np.isfinite(recorded)
+        if missing.any():  # the rule's own threshold for the rows that record none
+            dom = row_domains(df, rule)
+            keys = np.full(len(df), "*", dtype=object) if dom is None else dom
+            recorded[missing] = [rule.thresholds.get(str(k), rule.thresholds.get("*", np.nan)) for k in keys[missing]]
+            if not np.isfinite(recorded).all():
+                unknown = sorted({str(k) for k in keys[~np.isfinite(recorded)]})
+                raise ArgumentError(f"No threshold for the domain(s) {unknown}; the rule covers {sorted(rule.thresholds)}")
+        head = f"{rule.words.split('≥')[0]}≥ the threshold recorded beside each photo's score"
+        tail = "; a row without one at its image domain's" if missing.any() else ""
+        values = sorted(set(recorded.tolist()))
+        if len(values) == 1:
+            return {"threshold": values[0], "domains": None, "rule": f"{head} ({values[0]:.4f}{tail})"}
+        threshold, keys = per_row_thresholds(recorded)
+        words = (f"{head} ({values[0]:.4f}–{values[-1]:.4f}; in a cross-fitted set, the one fitted without that "
+                 f"photo's patient{tail})")
+        return {"threshold": threshold, "domains": keys, "rule": words}
     single = rule.single
     if single is not None:
         return {"threshold": single, "domains": None, "rule": rule.words}

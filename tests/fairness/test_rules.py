@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from skintag.errors import ArgumentError
 from skintag.fairness.rules import REFER, audit_table, bundle_rules, rule_arguments
 from skintag.fairness.simulate import simulate_predictions
 
@@ -39,17 +40,34 @@ def test_tier_rules_apply_each_rows_recorded_threshold() -> None:
     assert int((p[y == 1] >= 0.5).sum()) != int((p >= pred["threshold_moderate"].to_numpy())[y == 1].sum())
 
 
-@pytest.mark.parametrize("column", ["absent", "one value", "a missing value"])
-def test_without_a_usable_per_row_column_the_domain_rule_applies(column: str) -> None:
-    pred = _table()
-    if column == "absent":
-        pred = pred.drop(columns=["threshold_moderate"])
-    elif column == "one value":
-        pred["threshold_moderate"] = 0.5
-    else:
-        pred.loc[3, "threshold_moderate"] = np.nan
-    args = rule_arguments(pred, bundle_rules(MANIFEST)[REFER])
+def test_without_the_column_the_domain_rule_applies() -> None:
+    args = rule_arguments(_table().drop(columns=["threshold_moderate"]), bundle_rules(MANIFEST)[REFER])
     assert args["threshold"] == {"dermoscopic": 0.2, "clinical": 0.5} and set(args["domains"]) == {"clinical"}
+
+
+def test_one_recorded_value_is_still_the_recorded_one() -> None:
+    """Rows left by a cohort filter that all record one threshold are judged at it, not at the domain's (which was
+    chosen on all the photos)."""
+    pred = _table()
+    pred["threshold_moderate"] = 0.61
+    args = rule_arguments(pred, bundle_rules(MANIFEST)[REFER])
+    assert args["threshold"] == 0.61 and args["domains"] is None and "(0.6100)" in args["rule"]
+
+
+def test_a_row_without_a_recorded_threshold_gets_its_domains() -> None:
+    pred = _table()
+    pred.loc[3, "threshold_moderate"] = np.nan
+    pred.loc[4, ["threshold_moderate", "model_domain"]] = [np.nan, "dermoscopic"]
+    args = rule_arguments(pred, bundle_rules(MANIFEST)[REFER])
+    per_row = np.array([args["threshold"][k] for k in args["domains"]])
+    assert per_row[3] == 0.5 and per_row[4] == 0.2  # clinical's and dermoscopic's
+    rest = np.ones(len(pred), bool)
+    rest[[3, 4]] = False
+    np.testing.assert_array_equal(per_row[rest], pred["threshold_moderate"].to_numpy()[rest])
+    assert "a row without one at its image domain's" in args["rule"]
+    pred.loc[5, ["threshold_moderate", "model_domain"]] = [np.nan, "radiograph"]
+    with pytest.raises(ArgumentError, match="radiograph"):
+        rule_arguments(pred, bundle_rules(MANIFEST)[REFER])
 
 
 def test_an_operating_point_rule_ignores_the_recorded_thresholds() -> None:

@@ -15,7 +15,7 @@ from training.config import config_from_dict, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["demo", "so400m", "tiny_test"])
+@pytest.mark.parametrize("name", ["demo", "demo_e80", "so400m", "tiny_test"])
 def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
     assert Path(cfg["run_dir"]).is_absolute() and Path(cfg["export"]["out_dir"]).is_absolute()
@@ -156,9 +156,13 @@ def test_training_lengths_are_compared_on_validation_and_the_export_must_be_the_
     from training.rundir import RunDir
     from training.stages.evaluate import compared_runs
 
-    def fake_run(name: str, epochs: int, acc: float, auc: float, split: str = "s1") -> Path:
+    def config(epochs: int, **other: object) -> dict:
+        return {"seed": 0, "run_dir": "x", "finetune": {"epochs": epochs, "patience": 3, "lr_head": 0.1},
+                "export": {"compared_runs": []}, **other}
+
+    def fake_run(name: str, epochs: int, acc: float, auc: float, split: str = "s1", **other: object) -> Path:
         root = tmp_path / name
-        for sub, doc in (("prepare/DONE.json", {"split_sha256": split}),
+        for sub, doc in (("prepare/DONE.json", {"split_sha256": split}), ("config.json", config(epochs, **other)),
                          ("finetune/history.json", {"best_epoch": epochs - 1, "best_val": {"macro_auc": auc},
                                                     "history": [{}] * epochs}),
                          ("heads/choice.json", {"family": "logistic", "tta": "dihedral8",
@@ -167,13 +171,19 @@ def test_training_lengths_are_compared_on_validation_and_the_export_must_be_the_
             (root / sub).write_text(json.dumps(doc))
         return root
 
+    def compare(this: Path, *others: Path, epochs: int = 80) -> list:
+        return compared_runs({**config(epochs), "export": {"compared_runs": [str(o) for o in others]}}, RunDir(this))
+
     long_run, short_run = fake_run("e80", 80, 0.79, 0.93), fake_run("e40", 40, 0.78, 0.94)
-    cfg = {"export": {"compared_runs": [str(short_run)]}}
-    rows = compared_runs(cfg, RunDir(long_run))
+    rows = compare(long_run, short_run)
     assert [(r["run"], r["epochs"], r["chosen"]) for r in rows] == [("this bundle", 80, True), ("e40", 40, False)]
     assert rows[1]["val_accuracy"] == 0.78 and rows[1]["heads"] == "logistic + dihedral8"
     with pytest.raises(ConfigError, match="e80 has the better validation accuracy"):
-        compared_runs({"export": {"compared_runs": [str(long_run)]}}, RunDir(short_run))
+        compare(short_run, long_run, epochs=40)
     with pytest.raises(ConfigError, match="another split"):
-        compared_runs({"export": {"compared_runs": [str(fake_run("x", 10, 0.5, 0.5, split="s2"))]}}, RunDir(long_run))
-    assert compared_runs({"export": {}}, RunDir(long_run)) == []
+        compare(long_run, fake_run("x", 10, 0.5, 0.5, split="s2"))
+    with pytest.raises(ConfigError, match=r"differs from this config in \['seed'\]"):
+        compare(long_run, fake_run("other_seed", 40, 0.5, 0.5, seed=1))
+    with pytest.raises(ConfigError, match="has no config.json.*configs/demo_e80.yaml"):
+        compare(long_run, tmp_path / "never_built")
+    assert compare(long_run) == []

@@ -13,6 +13,7 @@ external evaluation set (e.g. the PAD-UFES-20 smartphone photos), and writes:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -292,22 +293,67 @@ def run_summary(root: Path) -> dict[str, Any]:
             "heads": f"{choice['family']} + {choice['tta']}", **choice["val"]}
 
 
+#: What a compared run may differ in from this config: its training length, where it lives and what it exports.
+COMPARED_RUN_FREE = {"run_dir": None, "version": None, "name": None, "export": None,
+                     "finetune": ("epochs", "patience")}
+#: Files a compared run must have: it was run through ``heads`` (validation only; never ``evaluate``).
+COMPARED_RUN_FILES = ("config.json", "prepare/DONE.json", "finetune/history.json", "heads/choice.json")
+
+
+def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        free = COMPARED_RUN_FREE.get(key, ())
+        if key in COMPARED_RUN_FREE and free is None:
+            continue
+        out[key] = {k: v for k, v in value.items() if k not in free} if isinstance(value, dict) and free else value
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
+    """The run directories of ``export.compared_runs``, checked before any stage runs: each finished through
+    ``heads`` with this config except the training length (:data:`COMPARED_RUN_FREE`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the run and what is missing or different, and how to build it.
+    """
+    from skintag.errors import ConfigError
+    from skintag.settings import REPO_ROOT
+
+    roots = [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in cfg["export"].get("compared_runs") or []]
+    for root in roots:
+        missing = [f for f in COMPARED_RUN_FILES if not (root / f).is_file()]
+        if missing:
+            raise ConfigError(
+                f"export.compared_runs: {root} has no {missing[0]}. Build that run first with the stages prepare, "
+                "embed, finetune and heads of its config (for the demo: configs/demo_e80.yaml), or remove it from "
+                "the list.")
+        theirs, ours = _comparable(json.loads((root / "config.json").read_text())), _comparable(cfg)
+        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        if differ:
+            raise ConfigError(f"export.compared_runs: {root} differs from this config in {differ}, not only in the "
+                              "training length; only such runs compare")
+    return roots
+
+
 def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
-    """This run and each of ``export.compared_runs`` (the same data, split and config but the training length):
+    """This run and each of :func:`compared_run_dirs` (the same data, split and config but the training length):
     :func:`run_summary` of each, the one with the highest validation accuracy of its chosen heads (ties: macro AUC)
     marked chosen. Empty when there is nothing to compare.
 
     Raises
     ------
     ConfigError
-        When a compared run used another split, or beats this run by that rule (the bundle must then be built from
-        it: the training length is chosen on validation, not by which run happens to be exported).
+        As :func:`compared_run_dirs`; when a compared run used another split; or when one beats this run by that rule
+        (the bundle must then be built from it: the training length is chosen on validation, not by which run
+        happens to be exported).
     """
     from skintag.errors import ConfigError
-    from skintag.settings import REPO_ROOT
     from training.rundir import read_json
 
-    others = [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in cfg["export"].get("compared_runs") or []]
+    others = compared_run_dirs(cfg)
     if not others:
         return []
     split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]

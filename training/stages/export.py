@@ -24,6 +24,10 @@ def manifest_metrics(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         o = res["overall"]
         keys = [*HEADLINE, f"sensitivity@{op}", f"specificity@{op}"]
         summary[name] = {"n": o["n"], "n_malignant": o["n_malignant"], **{k: o[k] for k in keys if o.get(k) is not None}}
+        if name in (metrics.get("per_row_thresholds") or {}):  # a cross-fitted set: say what the rates are at
+            for k in (f"sensitivity@{op}", f"specificity@{op}"):
+                if k in summary[name]:
+                    summary[name][f"{k} (each photo at its out-of-fold threshold)"] = summary[name].pop(k)
         for by in ("fitzpatrick", "fitzpatrick_group"):
             rows = res["per_group"].get(by)
             if rows and any(r[by] != "unknown" for r in rows):
