@@ -18,7 +18,7 @@ from skintag.fairness.groups import GROUPINGS
 from skintag.fairness.mitigation import ANALYSIS_NOTE, METHODS
 from skintag.fairness.multi import ATTRIBUTES, attribute_groups, present_attributes
 from skintag.fairness.provenance import provenance, sha256_bytes
-from skintag.fairness.rules import PATIENT_COLUMN, ROW_THRESHOLD_COLUMNS, rule_arguments
+from skintag.fairness.rules import PATIENT_COLUMN, ROW_THRESHOLD_COLUMNS, rule_arguments, thresholds_of_rows
 from skintag.plots import fairness as plots
 from skintag.ui import fairness as ui
 from skintag.ui.common import get_settings, safe_md
@@ -260,8 +260,7 @@ floor = m2.slider("Sensitivity floor for every group", 0.50, 1.0, 0.90, 0.01, ke
                   disabled=method != "sensitivity_floor")
 # the what-if starts from the audited rule: one threshold, or each row's (its image domain's, or its out-of-fold one)
 if isinstance(args["threshold"], dict):
-    by_key = args["threshold"]
-    base: float | np.ndarray = np.array([by_key.get(str(d), by_key.get("*", np.nan)) for d in args["domains"]])
+    base: float | np.ndarray = thresholds_of_rows(args["threshold"], args["domains"])
     base_key = hashlib.sha256(base.tobytes()).hexdigest()[:16]
     st.caption("The what-if starts from the audited rule: each row at its own threshold "
                f"({np.nanmin(base):.4f}–{np.nanmax(base):.4f}); groups that are not optimised keep theirs.")

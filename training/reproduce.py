@@ -19,6 +19,7 @@ import pandas as pd
 
 from skintag.settings import default_data_dir
 from training.stages.evaluate import (
+    THRESHOLD_COLUMNS,
     bundle_embed_paths,
     bundle_predict,
     domain_thresholds,
@@ -28,7 +29,7 @@ from training.stages.evaluate import (
 
 COND_COLS = [f"cond_prob_{i}" for i in range(10)]
 #: Columns compared number by number (the thresholds only where the shipped table has them).
-SCORE_COLUMNS = ("y_score", "y_score_raw", "threshold_moderate", "threshold_high")
+SCORE_COLUMNS = ("y_score", "y_score_raw", *THRESHOLD_COLUMNS)
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, float]:
@@ -71,8 +72,8 @@ def reproduce_set(bundle: Any, metrics: dict[str, Any], name: str, shipped: pd.D
             p_cal, thresholds = crossfit_scores(pred.p_malignant_raw, rows, (metrics.get("crossfit") or {})[name])
         else:
             p_cal = shipped["y_score"].to_numpy(float)
-            if {"threshold_moderate", "threshold_high"} <= set(shipped.columns):
-                thresholds = (shipped["threshold_moderate"].to_numpy(float), shipped["threshold_high"].to_numpy(float))
+            if set(THRESHOLD_COLUMNS) <= set(shipped.columns):
+                thresholds = tuple(shipped[c].to_numpy(float) for c in THRESHOLD_COLUMNS)  # type: ignore[assignment]
     again = predictions_frame(rows, p_cal, pred.p_malignant_raw, pred.condition_probs, split, scored_in, thresholds)
     out: dict[str, Any] = {
         "n": len(again),

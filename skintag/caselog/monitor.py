@@ -137,8 +137,9 @@ def monitor(cases: pd.DataFrame, *, attribute: str = "skin_type", grouping: str 
     The audited rule is the triage rule the cases were scored with: "malignant" when the calibrated score is at or
     above the screening (MODERATE) threshold, each case at the threshold it was scored with (a window may hold several
     model versions or image domains). Only when a case does not record its threshold is each case's own call
-    (``y_pred``: MODERATE or HIGH) audited instead, and AUROC is then that of the calls. AUROC intervals (``auroc_n_boot`` resamples) are off by default: monitoring is about
-    sensitivity, and they cost most of the report's time on a large log (the Fairness Audit page has them).
+    (``y_pred``: MODERATE or HIGH) audited instead, and AUROC is then that of the calls. AUROC intervals
+    (``auroc_n_boot`` resamples) are off by default: monitoring is about sensitivity, and they cost most of the
+    report's time on a large log (the Fairness Audit page has them).
     """
     _check_attribute(attribute)
     if not 0.0 < target_sensitivity <= 1.0:

@@ -131,6 +131,12 @@ def per_row_thresholds(values: Any) -> tuple[dict[str, float], np.ndarray]:
     return {k: float(k) for k in sorted(set(keys.tolist()), key=float)}, keys
 
 
+def thresholds_of_rows(threshold: Mapping[str, float], domains: Any) -> np.ndarray:
+    """Each row's threshold under a per-domain (or per-row, :func:`per_row_thresholds`) rule: its domain's, else the
+    rule's ``"*"``, else NaN."""
+    return np.array([threshold.get(str(d), threshold.get("*", np.nan)) for d in domains], dtype=float)
+
+
 def rule_arguments(df: pd.DataFrame, rule: DecisionRule) -> dict[str, Any]:
     """Keyword arguments of :func:`skintag.fairness.fairness_report` / :meth:`FairnessAudit.report` that apply ``rule``
     to the rows of ``df``: ``threshold`` (one number or per domain), ``domains`` (or None) and ``rule`` (words). A
@@ -144,7 +150,7 @@ def rule_arguments(df: pd.DataFrame, rule: DecisionRule) -> dict[str, Any]:
         if missing.any():  # the rule's own threshold for the rows that record none
             dom = row_domains(df, rule)
             keys = np.full(len(df), "*", dtype=object) if dom is None else dom
-            recorded[missing] = [rule.thresholds.get(str(k), rule.thresholds.get("*", np.nan)) for k in keys[missing]]
+            recorded[missing] = thresholds_of_rows(rule.thresholds, keys[missing])
             if not np.isfinite(recorded).all():
                 unknown = sorted({str(k) for k in keys[~np.isfinite(recorded)]})
                 raise ArgumentError(f"No threshold for the domain(s) {unknown}; the rule covers {sorted(rule.thresholds)}")

@@ -20,20 +20,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skintag.fairness.rules import HIGH, REFER, ROW_THRESHOLD_COLUMNS
 from skintag.taxonomy import N_CONDITIONS
 from training.common import setup_torch
 from training.rundir import RunDir, write_json
 
 STAGE = "evaluate"
 FORMAT_VERSION = 1
+#: The per-row (MODERATE, HIGH) threshold columns, named where the fairness rules read them.
+THRESHOLD_COLUMNS = (ROW_THRESHOLD_COLUMNS[REFER], ROW_THRESHOLD_COLUMNS[HIGH])
 PRED_COLUMNS = (
     ["image_id", "dataset", "domain", "y_true", "y_score", "condition_true"]
     + [f"cond_prob_{i}" for i in range(N_CONDITIONS)]
     + ["fitzpatrick", "fitzpatrick_group", "sex", "age", "site", "split", "y_score_raw", "patient_id", "model_domain",
-       "threshold_moderate", "threshold_high"]
+       *THRESHOLD_COLUMNS]
 )
 #: The column of per-row MODERATE thresholds that a cross-fitted set's default operating point is evaluated at.
-ROW_THRESHOLD_COLUMN = "threshold_moderate"
+ROW_THRESHOLD_COLUMN = THRESHOLD_COLUMNS[0]
 
 
 def test_set_name(cfg: dict[str, Any]) -> str:
@@ -66,7 +69,8 @@ def predictions_frame(rows: pd.DataFrame, p_cal: np.ndarray, p_raw: np.ndarray, 
     df["y_score_raw"] = np.asarray(p_raw, float)
     df["patient_id"] = rows["patient_id"].to_numpy() if "patient_id" in rows else pd.NA
     df["model_domain"] = np.asarray(model_domain, dtype=object)
-    df["threshold_moderate"], df["threshold_high"] = (np.asarray(t, float) for t in thresholds)
+    for col, t in zip(THRESHOLD_COLUMNS, thresholds, strict=True):
+        df[col] = np.asarray(t, float)
     return df[PRED_COLUMNS]
 
 
@@ -287,7 +291,7 @@ def run_summary(root: Path) -> dict[str, Any]:
     from training.rundir import read_json
 
     hist, choice = read_json(root / "finetune" / "history.json"), read_json(root / "heads" / "choice.json")
-    planned = read_json(root / "config.json")["finetune"]["epochs"] if (root / "config.json").is_file() else None
+    planned = read_json(root / "config.json")["finetune"]["epochs"]
     return {"epochs": len(hist["history"]), "epochs_planned": planned, "best_epoch": hist["best_epoch"],
             "best_val": hist["best_val"],
             "heads": f"{choice['family']} + {choice['tta']}", **choice["val"]}
