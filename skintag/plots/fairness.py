@@ -163,12 +163,18 @@ def intersection_heatmap(report: FairnessReport, metric: str = "tpr") -> go.Figu
         else:
             z[i, j] = r[metric]
             text[i, j] = f"{_fmt(float(r[metric]))}<br>n={int(r['n'])}, +{int(r['positives'])}"
+    # each cell's text is drawn by the layer that colours it, so plotly picks a font colour that contrasts with it
+    # (on one transparent text layer above, dark text sat unreadable on dark green)
+    coloured, greyed = ~np.isnan(z), ~np.isnan(grey)
+    empty = ~(coloured | greyed)
     fig = go.Figure([
         go.Heatmap(z=z, x=cols, y=rows, colorscale="RdYlGn" if metric != "fpr" else "RdYlGn_r", zmin=0, zmax=1,
-                   colorbar={"title": metric.upper()}, hoverongaps=False),
+                   colorbar={"title": metric.upper()}, hoverongaps=False, text=np.where(coloured, text, ""),
+                   texttemplate="%{text}", hoverinfo="text"),
         go.Heatmap(z=grey, x=cols, y=rows, colorscale=[[0, "#e6e6e6"], [1, "#e6e6e6"]], showscale=False,
-                   hoverongaps=False),
-        go.Heatmap(z=np.zeros_like(z), x=cols, y=rows, text=text, texttemplate="%{text}", showscale=False,
+                   hoverongaps=False, text=np.where(greyed, text, ""), texttemplate="%{text}", hoverinfo="text"),
+        go.Heatmap(z=np.where(empty, 0.0, np.nan), x=cols, y=rows, text=np.where(empty, text, ""),
+                   texttemplate="%{text}", showscale=False, hoverongaps=False,
                    colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], hoverinfo="text"),
     ])
     fig.update_layout(height=120 + 60 * len(rows),

@@ -355,6 +355,23 @@ def test_intersection_report(sim):
     assert 1 - bg.at["V-VI × male", "tpr"] == pytest.approx(fnr.by_group.loc[("V-VI", "male")], abs=1e-15)
 
 
+def test_intersection_heatmap_writes_each_cell_on_the_layer_that_colours_it(sim):
+    """Each cell's text is drawn by the layer that colours it (plotly then picks a contrasting font): coloured cells by
+    the colour scale, flagged cells by the grey layer, empty cells by a transparent one — once each."""
+    from skintag.plots.fairness import intersection_heatmap
+
+    part = sim.head(300)  # six types × sex on 300 rows: some cells have too few cases
+    rep = fairness_report(part.y_true, part.y_score, part[["fitzpatrick", "sex"]], threshold=0.5, grouping="six",
+                          n_boot=0, auroc_n_boot=0)
+    coloured, grey, empty = intersection_heatmap(rep).data
+    for layer in (coloured, grey, empty):
+        has_text = np.array([[bool(t) for t in row] for row in layer.text])
+        np.testing.assert_array_equal(has_text, ~np.isnan(np.asarray(layer.z, dtype=float)))
+    counts = sum(np.array([[bool(t) for t in row] for row in layer.text], int) for layer in (coloured, grey, empty))
+    assert (counts == 1).all() and np.isfinite(np.asarray(coloured.z, dtype=float)).any()
+    assert np.isfinite(np.asarray(grey.z, dtype=float)).any()  # the simulation has flagged cells too
+
+
 def test_report_bootstrap_is_reproducible_with_a_random_state(sim):
     audit = FairnessAudit(sim.y_true, sim.y_score, sim.fitzpatrick, grouping="six")
     a = audit.report(0.4, random_state=123, auroc_n_boot=200)
