@@ -84,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
         "license": "unspecified",
         "thresholds": {"moderate": 0.30, "high": 0.60},
         "known_limits": [],
-        "compared_runs": [],  # run directories of the same config but the training length, compared on validation
+        "compared_runs": [],  # runs of this config but the training length / backbone size, compared on validation
     },
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from skintag.model.card import chosen_on_validation_note, run_epochs_text
+from skintag.model.card import COMPARED_RUNS_HEADER, chosen_on_validation_note, compared_run_cells
 from training.config import load_config
 from training.rundir import RunDir
 
@@ -148,11 +148,9 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
         out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
                 f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}).{last}", ""]
     if runs := tl.get("compared_runs"):
-        out += ["Training lengths compared as whole runs on the same split (chosen: the highest validation accuracy of "
-                "each run's chosen heads, ties macro AUC):", "",
-                _md_table(["run", "epochs run (planned)", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
-                          [[r["run"], run_epochs_text(r), r["best_epoch"], r["heads"], f"{r['val_accuracy']:.4f}",
-                            f"{r['val_macro_auc']:.4f}", "yes" if r["chosen"] else ""] for r in runs]), ""]
+        out += ["Training lengths and backbone sizes compared as whole runs on the same split (chosen: the highest "
+                "validation accuracy of each run's chosen heads, ties macro AUC):", "",
+                _md_table(COMPARED_RUNS_HEADER, [compared_run_cells(r) for r in runs]), ""]
     return out
 
 

@@ -353,6 +353,22 @@ def run_epochs_text(run: Mapping[str, Any]) -> str:
     return f"{run['epochs']}" if planned in (None, run["epochs"]) else f"{run['epochs']} of {planned}"
 
 
+#: Header and cells of the table of compared runs (the card's and the training report's).
+COMPARED_RUNS_HEADER = ["run", "backbone: layers × width, parameters", "epochs run (planned)", "best epoch", "heads",
+                        "val accuracy", "val macro AUC", "chosen"]
+
+
+def compared_run_cells(run: Mapping[str, Any]) -> list[str]:
+    """One row of :data:`COMPARED_RUNS_HEADER` (a run summarised before backbone sizes were recorded shows "—")."""
+    size = run.get("backbone") or {}
+    backbone = "—"
+    if size.get("num_hidden_layers") and size.get("hidden_size"):
+        params = f", {size['parameters'] / 1e6:.2f} M" if size.get("parameters") else ""
+        backbone = f"{size['num_hidden_layers']} × {size['hidden_size']}{params}"
+    return [str(run["run"]), backbone, run_epochs_text(run), str(run["best_epoch"]), str(run["heads"]),
+            f"{run['val_accuracy']:.4f}", f"{run['val_macro_auc']:.4f}", "yes" if run["chosen"] else ""]
+
+
 def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
     ch = manifest.get("choices")
     if not isinstance(ch, Mapping) or not ch:
@@ -367,11 +383,9 @@ def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
         out.append(f"- Training length: best epoch {tl.get('best_epoch')} of {tl.get('epochs_run')} by validation "
                    f"{tl.get('early_stopping_metric')} (early stopping).")
     if runs := tl.get("compared_runs"):
-        out += ["- Training lengths compared (whole runs, the same split; chosen: the highest validation accuracy of "
-                "each run's chosen heads, ties macro AUC):", "",
-                _table(["run", "epochs run (planned)", "best epoch", "heads", "val accuracy", "val macro AUC", "chosen"],
-                       [[r["run"], run_epochs_text(r), str(r["best_epoch"]), r["heads"], f"{r['val_accuracy']:.4f}",
-                         f"{r['val_macro_auc']:.4f}", "yes" if r["chosen"] else ""] for r in runs])]
+        out += ["- Training lengths and backbone sizes compared (whole runs, the same split; chosen: the highest "
+                "validation accuracy of each run's chosen heads, ties macro AUC):", "",
+                _table(COMPARED_RUNS_HEADER, [compared_run_cells(r) for r in runs])]
     return out
 
 

@@ -181,8 +181,9 @@ def test_card_training_procedure_and_default_operating_point():
     )
 
 
-def test_card_lists_the_training_lengths_compared_on_validation():
+def test_card_lists_the_runs_compared_on_validation():
     runs = [{"run": "this bundle", "epochs": 57, "epochs_planned": 80, "best_epoch": 41, "heads": "logistic + dihedral8",
+             "backbone": {"num_hidden_layers": 12, "hidden_size": 128, "parameters": 2_593_280},
              "val_accuracy": 0.79123, "val_macro_auc": 0.93, "chosen": True},
             {"run": "demo_e40", "epochs": 40, "best_epoch": 40, "heads": "logistic + dihedral8",
              "val_accuracy": 0.78266, "val_macro_auc": 0.9363, "chosen": False}]
@@ -192,8 +193,8 @@ def test_card_lists_the_training_lengths_compared_on_validation():
                                                             "early_stopping_metric": "macro_auc",
                                                             "compared_runs": runs}}}
     body = _split(render_model_card(manifest, METRICS, predictions=PREDICTIONS))[1]
-    assert "| this bundle | 57 of 80 | 41 | logistic + dihedral8 | 0.7912 | 0.9300 | yes |" in body
-    assert "| demo_e40 | 40 | 40 | logistic + dihedral8 | 0.7827 | 0.9363 |  |" in body
+    assert "| this bundle | 12 × 128, 2.59 M | 57 of 80 | 41 | logistic + dihedral8 | 0.7912 | 0.9300 | yes |" in body
+    assert "| demo_e40 | — | 40 | 40 | logistic + dihedral8 | 0.7827 | 0.9363 |  |" in body  # summarised before sizes
 
 
 def test_card_singular_group_size():

@@ -147,24 +147,27 @@ def test_detector_recognition_is_judged_against_thresholds_set_without_the_fold(
     assert np.mean([d.in_domain and d.domain == "a" for d in det.decide(val)]) == 1.0  # the in-sample figure
 
 
-def test_training_lengths_are_compared_on_validation_and_the_export_must_be_the_best(tmp_path: Path) -> None:
-    """``export.compared_runs``: each run's training length and its chosen heads' validation numbers are recorded;
-    exporting a run that another run beats on validation accuracy (or one on another split) is refused."""
+def test_training_lengths_and_sizes_are_compared_on_validation_and_the_export_must_be_the_best(tmp_path: Path) -> None:
+    """``export.compared_runs``: each run's training length, backbone size and its chosen heads' validation numbers are
+    recorded; exporting a run that another run beats on validation accuracy (or one on another split, or one that
+    differs in more than length and size) is refused."""
     import json
 
     from skintag.errors import ConfigError
     from training.rundir import RunDir
     from training.stages.evaluate import compared_runs
 
-    def config(epochs: int, **other: object) -> dict:
+    def config(epochs: int, layers: int = 6, patch: int = 4, **other: object) -> dict:
         return {"seed": 0, "run_dir": "x", "finetune": {"epochs": epochs, "patience": 3, "lr_head": 0.1},
+                "backbone": {"source": "scratch", "config": {"num_hidden_layers": layers, "hidden_size": 128,
+                                                             "patch_size": patch}},
                 "export": {"compared_runs": []}, **other}
 
     def fake_run(name: str, epochs: int, acc: float, auc: float, split: str = "s1", **other: object) -> Path:
         root = tmp_path / name
         for sub, doc in (("prepare/DONE.json", {"split_sha256": split}), ("config.json", config(epochs, **other)),
                          ("finetune/history.json", {"best_epoch": epochs - 1, "best_val": {"macro_auc": auc},
-                                                    "history": [{}] * epochs}),
+                                                    "history": [{}] * epochs, "trainable_backbone_parameters": 1000}),
                          ("heads/choice.json", {"family": "logistic", "tta": "dihedral8",
                                                 "val": {"val_accuracy": acc, "val_macro_auc": auc}})):
             (root / sub).parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +187,13 @@ def test_training_lengths_are_compared_on_validation_and_the_export_must_be_the_
         compare(long_run, fake_run("x", 10, 0.5, 0.5, split="s2"))
     with pytest.raises(ConfigError, match=r"differs from this config in \['seed'\]"):
         compare(long_run, fake_run("other_seed", 40, 0.5, 0.5, seed=1))
+    deep = fake_run("d12", 40, 0.77, 0.95, layers=12)
+    rows = compare(long_run, deep)
+    assert rows[1]["backbone"] == {"num_hidden_layers": 12, "hidden_size": 128, "intermediate_size": None,
+                                   "num_attention_heads": None, "parameters": 1000}
+    assert rows[0]["backbone"]["num_hidden_layers"] == 6
+    with pytest.raises(ConfigError, match=r"differs from this config in \['backbone'\]"):  # not a size: the patches
+        compare(long_run, fake_run("p2", 40, 0.5, 0.5, patch=2))
     with pytest.raises(ConfigError, match="has no config.json.*configs/demo_e80.yaml"):
         compare(long_run, tmp_path / "never_built")
     assert compare(long_run) == []

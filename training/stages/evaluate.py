@@ -287,36 +287,47 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
 
 
 def run_summary(root: Path) -> dict[str, Any]:
-    """A finished run's training length and its chosen heads' validation numbers (for comparing training lengths)."""
+    """A finished run's training length, backbone size and its chosen heads' validation numbers (for comparing runs)."""
     from training.rundir import read_json
 
     hist, choice = read_json(root / "finetune" / "history.json"), read_json(root / "heads" / "choice.json")
-    planned = read_json(root / "config.json")["finetune"]["epochs"]
-    return {"epochs": len(hist["history"]), "epochs_planned": planned, "best_epoch": hist["best_epoch"],
+    cfg = read_json(root / "config.json")
+    size = (cfg.get("backbone") or {}).get("config") or {}
+    return {"epochs": len(hist["history"]), "epochs_planned": cfg["finetune"]["epochs"], "best_epoch": hist["best_epoch"],
             "best_val": hist["best_val"],
+            "backbone": {k: size.get(k) for k in BACKBONE_SIZE} | {"parameters": hist.get("trainable_backbone_parameters")},
             "heads": f"{choice['family']} + {choice['tta']}", **choice["val"]}
 
 
-#: What a compared run may differ in from this config: its training length, where it lives and what it exports.
+#: The backbone config keys that set its size (a compared run may differ in them).
+BACKBONE_SIZE = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads")
+#: What a compared run may differ in from this config: its training length, its backbone's size, where it lives and
+#: what it exports (a section: None = all of it, else the dotted keys inside it).
 COMPARED_RUN_FREE = {"run_dir": None, "version": None, "name": None, "export": None,
-                     "finetune": ("epochs", "patience")}
+                     "finetune": ("epochs", "patience"), "backbone": tuple(f"config.{k}" for k in BACKBONE_SIZE)}
 #: Files a compared run must have: it was run through ``heads`` (validation only; never ``evaluate``).
 COMPARED_RUN_FILES = ("config.json", "prepare/DONE.json", "finetune/history.json", "heads/choice.json")
 
 
 def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        free = COMPARED_RUN_FREE.get(key, ())
-        if key in COMPARED_RUN_FREE and free is None:
+    out: dict[str, Any] = json.loads(json.dumps(cfg, sort_keys=True, default=str))
+    for key, free in COMPARED_RUN_FREE.items():
+        if free is None:
+            out.pop(key, None)
             continue
-        out[key] = {k: v for k, v in value.items() if k not in free} if isinstance(value, dict) and free else value
-    return json.loads(json.dumps(out, sort_keys=True, default=str))
+        for dotted in free:
+            *parents, leaf = dotted.split(".")
+            node = out.get(key)
+            for p in parents:
+                node = node.get(p) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(leaf, None)
+    return out
 
 
 def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
     """The run directories of ``export.compared_runs``, checked before any stage runs: each finished through
-    ``heads`` with this config except the training length (:data:`COMPARED_RUN_FREE`).
+    ``heads`` with this config except the training length and backbone size (:data:`COMPARED_RUN_FREE`).
 
     Raises
     ------
@@ -338,12 +349,13 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         if differ:
             raise ConfigError(f"export.compared_runs: {root} differs from this config in {differ}, not only in the "
-                              "training length; only such runs compare")
+                              "training length or backbone size; only such runs compare")
     return roots
 
 
 def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
-    """This run and each of :func:`compared_run_dirs` (the same data, split and config but the training length):
+    """This run and each of :func:`compared_run_dirs` (the same data, split and config but the training length and
+    backbone size):
     :func:`run_summary` of each, the one with the highest validation accuracy of its chosen heads (ties: macro AUC)
     marked chosen. Empty when there is nothing to compare.
 
@@ -351,8 +363,8 @@ def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
     ------
     ConfigError
         As :func:`compared_run_dirs`; when a compared run used another split; or when one beats this run by that rule
-        (the bundle must then be built from it: the training length is chosen on validation, not by which run
-        happens to be exported).
+        (the bundle must then be built from it: the training length and backbone size are chosen on validation, not
+        by which run happens to be exported).
     """
     from skintag.errors import ConfigError
     from training.rundir import read_json
