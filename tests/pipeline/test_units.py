@@ -15,10 +15,23 @@ from training.config import config_from_dict, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_e80", "so400m", "tiny_test"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "configs").glob("*.yaml") if p.stem != "categories"))
 def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
     assert Path(cfg["run_dir"]).is_absolute() and Path(cfg["export"]["out_dir"]).is_absolute()
+
+
+def test_every_run_the_demo_compares_is_built_by_a_shipped_config() -> None:
+    """Each of configs/demo.yaml's ``export.compared_runs`` is the ``run_dir`` of one config in configs/, which differs
+    from demo.yaml only where a compared run may (so every row of the card's comparison can be rebuilt)."""
+    from training.stages.evaluate import _comparable
+
+    demo = load_config(REPO / "configs" / "demo.yaml")
+    by_run = {load_config(p)["run_dir"]: p.name for p in (REPO / "configs").glob("demo_*.yaml")}
+    compared = [str(Path(r) if Path(r).is_absolute() else REPO / r) for r in demo["export"]["compared_runs"]]
+    assert compared and set(compared) <= set(by_run), (compared, by_run)
+    for run in compared:
+        assert _comparable(load_config(REPO / "configs" / by_run[run])) == _comparable(demo), by_run[run]
 
 
 def test_config_errors_name_the_key() -> None:
@@ -194,6 +207,6 @@ def test_training_lengths_and_sizes_are_compared_on_validation_and_the_export_mu
     assert rows[0]["backbone"]["num_hidden_layers"] == 6
     with pytest.raises(ConfigError, match=r"differs from this config in \['backbone'\]"):  # not a size: the patches
         compare(long_run, fake_run("p2", 40, 0.5, 0.5, patch=2))
-    with pytest.raises(ConfigError, match="has no config.json.*configs/demo_e80.yaml"):
+    with pytest.raises(ConfigError, match=r"has no config.json.*configs/demo_\*.yaml with that run_dir"):
         compare(long_run, tmp_path / "never_built")
     assert compare(long_run) == []

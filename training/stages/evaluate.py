@@ -343,8 +343,8 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
         if missing:
             raise ConfigError(
                 f"export.compared_runs: {root} has no {missing[0]}. Build that run first with the stages prepare, "
-                "embed, finetune and heads of its config (for the demo: configs/demo_e80.yaml), or remove it from "
-                "the list.")
+                "embed, finetune and heads of its config (for the demo: the configs/demo_*.yaml with that run_dir), "
+                "or remove it from the list.")
         theirs, ours = _comparable(json.loads((root / "config.json").read_text())), _comparable(cfg)
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         if differ:
