@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
         "thresholds": {"moderate": 0.30, "high": 0.60},
         "known_limits": [],
         "compared_runs": [],  # runs of this config but the training length / backbone size, compared on validation
+        # a run (this one or a compared one) is eligible only if its domain detector recognises at least this share of
+        # every domain's own validation images (calibrate stage); the rest alarm too often to be shipped
+        "min_detector_recognition": 0.90,
     },
 }
 
@@ -176,6 +179,8 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     for key in ("moderate_sensitivity", "high_specificity"):
         if not 0.0 < float(dom["targets"].get(key, 0)) <= 1.0:
             raise ConfigError(f"{source}: domains.targets.{key} must be in (0, 1]")
+    if not 0.0 <= float(cfg["export"]["min_detector_recognition"]) <= 1.0:
+        raise ConfigError(f"{source}: export.min_detector_recognition must be in [0, 1]")
     return cfg
 
 

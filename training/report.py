@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from skintag.model.card import COMPARED_RUNS_HEADER, chosen_on_validation_note, compared_run_cells
+from skintag.model.card import COMPARED_RUNS_HEADER, chosen_on_validation_note, compared_run_cells, compared_runs_rule
 from training.config import load_config
 from training.rundir import RunDir
 
@@ -148,8 +148,8 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
         out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
                 f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}).{last}", ""]
     if runs := tl.get("compared_runs"):
-        out += ["Training lengths and backbone sizes compared as whole runs on the same split (chosen: the highest "
-                "validation accuracy of each run's chosen heads, ties macro AUC):", "",
+        out += ["Training lengths and backbone sizes compared as whole runs on the same split (" + compared_runs_rule(tl)
+                + "):", "",
                 _md_table(COMPARED_RUNS_HEADER, [compared_run_cells(r) for r in runs]), ""]
     return out
 

@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "f679e4a0bcc1a4e8",
-  "fingerprint": "8d25ef4896dd786a30ff049136a2ddbabfb55891f95883c7f7c12cadf2affcb3",
-  "signature": "INrUSXFpKmVHLFJuTPJOrc4W3l4ywacuy/RgEWFZxcg7uUKIW9IemzXIABsc1f3fpv8KwIOEc5nnLxhdA/M9Ag=="
+  "key_id": "e90b1812238354b8",
+  "fingerprint": "c8c36244f81f0621987240e5d92fd26174b2ac995d7b405154c37e50ee716296",
+  "signature": "HEtWC2QIqPKAj+6HfEK518UPAi2jo7h2uLhMEIVLKM21QiQcgPvUew5j6qaQ6Y4mFV6Rkds+MX/FnFQZmgxnCw=="
 }

@@ -354,19 +354,37 @@ def run_epochs_text(run: Mapping[str, Any]) -> str:
 
 
 #: Header and cells of the table of compared runs (the card's and the training report's).
+def compared_runs_rule(training_length: Mapping[str, Any]) -> str:
+    """How the compared runs are chosen between (the card's and the training report's words)."""
+    share = training_length.get("min_detector_recognition")
+    eligible = ("" if share is None else f"eligible: the domain detector recognises at least {share:.2f} of every "
+                "domain's validation images; among them, ")
+    return f"{eligible}chosen: the highest validation accuracy of each run's chosen heads, ties macro AUC"
+
 COMPARED_RUNS_HEADER = ["run", "backbone: layers × width, parameters", "epochs run (planned)", "best epoch", "heads",
-                        "val accuracy", "val macro AUC", "chosen"]
+                        "val accuracy", "val macro AUC", "detector recognises (val, per domain)", "test split", "chosen"]
 
 
 def compared_run_cells(run: Mapping[str, Any]) -> list[str]:
-    """One row of :data:`COMPARED_RUNS_HEADER` (a run summarised before backbone sizes were recorded shows "—")."""
+    """One row of :data:`COMPARED_RUNS_HEADER`. A run summarised before a field was recorded shows "—" there; a run
+    whose detector recognises too few validation images is marked "not eligible"; "test split" gives a compared run's
+    test numbers if its test split was read (this bundle's own are in the metrics)."""
     size = run.get("backbone") or {}
     backbone = "—"
     if size.get("num_hidden_layers") and size.get("hidden_size"):
         params = f", {size['parameters'] / 1e6:.2f} M" if size.get("parameters") else ""
         backbone = f"{size['num_hidden_layers']} × {size['hidden_size']}{params}"
+    recognised = ", ".join(f"{d} {v:.3f}" for d, v in (run.get("detector_recognised") or {}).items()) or "—"
+    test = run.get("test")
+    if run["run"] == "this bundle":
+        test_text = "read: the metrics below"
+    elif "test" not in run:
+        test_text = "—"
+    else:
+        test_text = "not read" if test is None else f"read: ACC {test['accuracy']:.4f}, macro AUC {test['macro_auc']:.4f}"
+    chosen = "yes" if run["chosen"] else ("" if run.get("eligible", True) else "not eligible")
     return [str(run["run"]), backbone, run_epochs_text(run), str(run["best_epoch"]), str(run["heads"]),
-            f"{run['val_accuracy']:.4f}", f"{run['val_macro_auc']:.4f}", "yes" if run["chosen"] else ""]
+            f"{run['val_accuracy']:.4f}", f"{run['val_macro_auc']:.4f}", recognised, test_text, chosen]
 
 
 def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
@@ -383,8 +401,8 @@ def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
         out.append(f"- Training length: best epoch {tl.get('best_epoch')} of {tl.get('epochs_run')} by validation "
                    f"{tl.get('early_stopping_metric')} (early stopping).")
     if runs := tl.get("compared_runs"):
-        out += ["- Training lengths and backbone sizes compared (whole runs, the same split; chosen: the highest "
-                "validation accuracy of each run's chosen heads, ties macro AUC):", "",
+        out += ["- Training lengths and backbone sizes compared (whole runs, the same split; " + compared_runs_rule(tl) + "):",
+                "",
                 _table(COMPARED_RUNS_HEADER, [compared_run_cells(r) for r in runs])]
     return out
 

@@ -184,17 +184,28 @@ def test_card_training_procedure_and_default_operating_point():
 def test_card_lists_the_runs_compared_on_validation():
     runs = [{"run": "this bundle", "epochs": 57, "epochs_planned": 80, "best_epoch": 41, "heads": "logistic + dihedral8",
              "backbone": {"num_hidden_layers": 12, "hidden_size": 128, "parameters": 2_593_280},
+             "detector_recognised": {"dermoscopic": 0.9392, "clinical": 0.9036}, "test": None, "eligible": True,
              "val_accuracy": 0.79123, "val_macro_auc": 0.93, "chosen": True},
+            {"run": "demo_w192", "epochs": 40, "best_epoch": 39, "heads": "xgboost + single", "eligible": False,
+             "backbone": {"num_hidden_layers": 6, "hidden_size": 192, "parameters": 3_133_056},
+             "detector_recognised": {"dermoscopic": 0.6361, "clinical": 0.9679},
+             "test": {"accuracy": 0.75810, "macro_auc": 0.91960}, "val_accuracy": 0.7836, "val_macro_auc": 0.9246,
+             "chosen": False},
             {"run": "demo_e40", "epochs": 40, "best_epoch": 40, "heads": "logistic + dihedral8",
              "val_accuracy": 0.78266, "val_macro_auc": 0.9363, "chosen": False}]
     manifest = {**MANIFEST, "choices": {"head_family": "logistic", "test_time_augmentation": "dihedral8", "rule": "r",
                                         "validation": {"val_accuracy": 0.79123},
                                         "training_length": {"best_epoch": 77, "epochs_run": 80,
                                                             "early_stopping_metric": "macro_auc",
+                                                            "min_detector_recognition": 0.9,
                                                             "compared_runs": runs}}}
     body = _split(render_model_card(manifest, METRICS, predictions=PREDICTIONS))[1]
-    assert "| this bundle | 12 × 128, 2.59 M | 57 of 80 | 41 | logistic + dihedral8 | 0.7912 | 0.9300 | yes |" in body
-    assert "| demo_e40 | — | 40 | 40 | logistic + dihedral8 | 0.7827 | 0.9363 |  |" in body  # summarised before sizes
+    assert ("| this bundle | 12 × 128, 2.59 M | 57 of 80 | 41 | logistic + dihedral8 | 0.7912 | 0.9300 | "
+            "dermoscopic 0.939, clinical 0.904 | read: the metrics below | yes |") in body
+    assert ("| demo_w192 | 6 × 192, 3.13 M | 40 | 39 | xgboost + single | 0.7836 | 0.9246 | dermoscopic 0.636, "
+            "clinical 0.968 | read: ACC 0.7581, macro AUC 0.9196 | not eligible |") in body
+    assert "| demo_e40 | — | 40 | 40 | logistic + dihedral8 | 0.7827 | 0.9363 | — | — |  |" in body  # recorded before
+    assert "eligible: the domain detector recognises at least 0.90 of every domain's validation images" in body
 
 
 def test_card_singular_group_size():

@@ -171,14 +171,17 @@ def test_training_lengths_and_sizes_are_compared_on_validation_and_the_export_mu
     from training.stages.evaluate import compared_runs
 
     def config(epochs: int, layers: int = 6, patch: int = 4, **other: object) -> dict:
-        return {"seed": 0, "run_dir": "x", "finetune": {"epochs": epochs, "patience": 3, "lr_head": 0.1},
+        return {"seed": 0, "run_dir": "x", "data": {"datasets": ["dermamnist"]},
+                "finetune": {"epochs": epochs, "patience": 3, "lr_head": 0.1},
                 "backbone": {"source": "scratch", "config": {"num_hidden_layers": layers, "hidden_size": 128,
                                                              "patch_size": patch}},
                 "export": {"compared_runs": []}, **other}
 
-    def fake_run(name: str, epochs: int, acc: float, auc: float, split: str = "s1", **other: object) -> Path:
+    def fake_run(name: str, epochs: int, acc: float, auc: float, split: str = "s1", recognised: float = 0.95,
+                 **other: object) -> Path:
         root = tmp_path / name
         for sub, doc in (("prepare/DONE.json", {"split_sha256": split}), ("config.json", config(epochs, **other)),
+                         ("calibrate/DONE.json", {"detector": {"recognised_in_domain": {"a": 0.99, "b": recognised}}}),
                          ("finetune/history.json", {"best_epoch": epochs - 1, "best_val": {"macro_auc": auc},
                                                     "history": [{}] * epochs, "trainable_backbone_parameters": 1000}),
                          ("heads/choice.json", {"family": "logistic", "tta": "dihedral8",
@@ -188,7 +191,8 @@ def test_training_lengths_and_sizes_are_compared_on_validation_and_the_export_mu
         return root
 
     def compare(this: Path, *others: Path, epochs: int = 80) -> list:
-        return compared_runs({**config(epochs), "export": {"compared_runs": [str(o) for o in others]}}, RunDir(this))
+        return compared_runs({**config(epochs), "export": {"compared_runs": [str(o) for o in others],
+                                                           "min_detector_recognition": 0.9}}, RunDir(this))
 
     long_run, short_run = fake_run("e80", 80, 0.79, 0.93), fake_run("e40", 40, 0.78, 0.94)
     rows = compare(long_run, short_run)
@@ -207,6 +211,19 @@ def test_training_lengths_and_sizes_are_compared_on_validation_and_the_export_mu
     assert rows[0]["backbone"]["num_hidden_layers"] == 6
     with pytest.raises(ConfigError, match=r"differs from this config in \['backbone'\]"):  # not a size: the patches
         compare(long_run, fake_run("p2", 40, 0.5, 0.5, patch=2))
+    # a run whose detector flags too many of a domain's own validation images is not eligible, however accurate
+    wide = fake_run("w192", 40, 0.80, 0.95, recognised=0.64)
+    rows = compare(long_run, wide)
+    assert [(r["run"], r["eligible"], r["chosen"]) for r in rows] == [("this bundle", True, True), ("w192", False, False)]
+    assert rows[1]["detector_recognised"] == {"a": 0.99, "b": 0.64} and rows[1]["test"] is None  # never evaluated
+    with pytest.raises(ConfigError, match="recognises only 0.640 .* cannot be shipped"):
+        compare(wide, long_run, epochs=40)
+    # a compared run whose test split was read shows its test numbers
+    (wide / "access_log.jsonl").write_text(json.dumps({"stage": "evaluate", "split": "test", "n": 3}) + "\n")
+    overall = {"accuracy": {"value": 0.758}, "macro_auc_ovr": {"value": 0.9196}}
+    (wide / "evaluate").mkdir()
+    (wide / "evaluate" / "metrics.json").write_text(json.dumps({"sets": {"dermamnist_test": {"overall": overall}}}))
+    assert compare(long_run, wide)[1]["test"] == {"accuracy": 0.758, "macro_auc": 0.9196}
     with pytest.raises(ConfigError, match=r"has no config.json.*configs/demo_\*.yaml with that run_dir"):
         compare(long_run, tmp_path / "never_built")
     assert compare(long_run) == []

@@ -267,7 +267,8 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
                                 "epochs_run": ft["epochs_run"] if ft else None,
                                 "early_stopping_metric": cfg["finetune"]["early_stopping_metric"],
                                 "best_val": ft["best_val"] if ft else None,
-                                "compared_runs": compared_runs(cfg, run)},
+                                "compared_runs": compared_runs(cfg, run),
+                                "min_detector_recognition": cfg["export"]["min_detector_recognition"]},
         },
     }
     if ex.get("known_limits"):
@@ -286,17 +287,27 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
                        default_domain=cfg["domains"]["primary"])
 
 
-def run_summary(root: Path) -> dict[str, Any]:
-    """A finished run's training length, backbone size and its chosen heads' validation numbers (for comparing runs)."""
-    from training.rundir import read_json
+def run_summary(root: Path, *, this_run: bool = False) -> dict[str, Any]:
+    """A finished run's training length, backbone size, its chosen heads' validation numbers, the share of each
+    domain's validation images its domain detector recognises (for comparing runs), and, for a compared run whose test
+    split was read, its test accuracy and macro AUC (``test``: None when never read; not looked up for ``this_run``,
+    whose test numbers are the card's own)."""
+    from training.rundir import RunDir, read_json
 
     hist, choice = read_json(root / "finetune" / "history.json"), read_json(root / "heads" / "choice.json")
     cfg = read_json(root / "config.json")
     size = (cfg.get("backbone") or {}).get("config") or {}
+    detector = read_json(root / "calibrate" / "DONE.json")["detector"]
+    test = None
+    metrics_path = root / "evaluate" / "metrics.json"
+    if not this_run and any(e.get("split") == "test" for e in RunDir(root).access_log()) and metrics_path.is_file():
+        overall = read_json(metrics_path)["sets"][test_set_name(cfg)]["overall"]
+        test = {"accuracy": overall["accuracy"]["value"], "macro_auc": overall["macro_auc_ovr"]["value"]}
     return {"epochs": len(hist["history"]), "epochs_planned": cfg["finetune"]["epochs"], "best_epoch": hist["best_epoch"],
             "best_val": hist["best_val"],
             "backbone": {k: size.get(k) for k in BACKBONE_SIZE} | {"parameters": hist.get("trainable_backbone_parameters")},
-            "heads": f"{choice['family']} + {choice['tta']}", **choice["val"]}
+            "heads": f"{choice['family']} + {choice['tta']}", **choice["val"],
+            "detector_recognised": dict(detector["recognised_in_domain"]), "test": test}
 
 
 #: The backbone config keys that set its size (a compared run may differ in them).
@@ -305,8 +316,10 @@ BACKBONE_SIZE = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_a
 #: what it exports (a section: None = all of it, else the dotted keys inside it).
 COMPARED_RUN_FREE = {"run_dir": None, "version": None, "name": None, "export": None,
                      "finetune": ("epochs", "patience"), "backbone": tuple(f"config.{k}" for k in BACKBONE_SIZE)}
-#: Files a compared run must have: it was run through ``heads`` (validation only; never ``evaluate``).
-COMPARED_RUN_FILES = ("config.json", "prepare/DONE.json", "finetune/history.json", "heads/choice.json")
+#: Files a compared run must have: it was run through ``calibrate`` (validation and the other domains' out-of-fold
+#: photos only; ``evaluate`` is not needed).
+COMPARED_RUN_FILES = ("config.json", "prepare/DONE.json", "finetune/history.json", "heads/choice.json",
+                      "calibrate/DONE.json")
 
 
 def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +340,7 @@ def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
     """The run directories of ``export.compared_runs``, checked before any stage runs: each finished through
-    ``heads`` with this config except the training length and backbone size (:data:`COMPARED_RUN_FREE`).
+    ``calibrate`` with this config except the training length and backbone size (:data:`COMPARED_RUN_FREE`).
 
     Raises
     ------
@@ -343,7 +356,7 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
         if missing:
             raise ConfigError(
                 f"export.compared_runs: {root} has no {missing[0]}. Build that run first with the stages prepare, "
-                "embed, finetune and heads of its config (for the demo: the configs/demo_*.yaml with that run_dir), "
+                "embed, finetune, heads and calibrate of its config (for the demo: the configs/demo_*.yaml with that run_dir), "
                 "or remove it from the list.")
         theirs, ours = _comparable(json.loads((root / "config.json").read_text())), _comparable(cfg)
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
@@ -355,16 +368,17 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
 
 def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
     """This run and each of :func:`compared_run_dirs` (the same data, split and config but the training length and
-    backbone size):
+    backbone size); of those whose domain detector recognises at least ``export.min_detector_recognition`` of every
+    domain's validation images (``eligible``),
     :func:`run_summary` of each, the one with the highest validation accuracy of its chosen heads (ties: macro AUC)
     marked chosen. Empty when there is nothing to compare.
 
     Raises
     ------
     ConfigError
-        As :func:`compared_run_dirs`; when a compared run used another split; or when one beats this run by that rule
-        (the bundle must then be built from it: the training length and backbone size are chosen on validation, not
-        by which run happens to be exported).
+        As :func:`compared_run_dirs`; when a compared run used another split; when this run is not eligible; or when
+        an eligible run beats this run by that rule (the bundle must then be built from it: the training length and
+        backbone size are chosen on validation, not by which run happens to be exported).
     """
     from skintag.errors import ConfigError
     from training.rundir import read_json
@@ -373,12 +387,20 @@ def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
     if not others:
         return []
     split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]
-    rows = [{"run": "this bundle", **run_summary(run.root)}]
+    rows = [{"run": "this bundle", **run_summary(run.root, this_run=True)}]
     for root in others:
         if read_json(root / "prepare" / "DONE.json")["split_sha256"] != split:
             raise ConfigError(f"export.compared_runs: {root} used another split; only runs on the same split compare")
         rows.append({"run": root.name, **run_summary(root)})
-    best = max(range(len(rows)), key=lambda i: (rows[i]["val_accuracy"], rows[i]["val_macro_auc"]))
+    floor = float(cfg["export"].get("min_detector_recognition", 0.0))
+    for r in rows:
+        r["eligible"] = min(r["detector_recognised"].values()) >= floor
+    if not rows[0]["eligible"]:
+        raise ConfigError(f"export.compared_runs: this run's domain detector recognises only "
+                          f"{min(rows[0]['detector_recognised'].values()):.3f} of a domain's validation images, below "
+                          f"export.min_detector_recognition {floor}; it cannot be shipped")
+    best = max((i for i, r in enumerate(rows) if r["eligible"]),
+               key=lambda i: (rows[i]["val_accuracy"], rows[i]["val_macro_auc"]))
     if best != 0:
         raise ConfigError(f"export.compared_runs: {rows[best]['run']} has the better validation accuracy "
                           f"({rows[best]['val_accuracy']:.4f} vs {rows[0]['val_accuracy']:.4f}); build the bundle from it")
