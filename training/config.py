@@ -85,8 +85,8 @@ DEFAULTS: dict[str, Any] = {
         "thresholds": {"moderate": 0.30, "high": 0.60},
         "known_limits": [],
         "compared_runs": [],  # runs of this config but the training length / backbone size, compared on validation
-        # a run (this one or a compared one) is eligible only if its domain detector recognises at least this share of
-        # every domain's own validation images (calibrate stage); the rest alarm too often to be shipped
+        # with compared runs, a run (this one or a compared one) is eligible only if its domain detector recognises at
+        # least this share of every domain's own validation images (calibrate stage); the rest alarm too often to ship
         "min_detector_recognition": 0.90,
     },
 }

@@ -148,8 +148,8 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
         out += [f"Training length: the backbone kept is epoch {tl['best_epoch']} of {tl['epochs_run']} (early stopping on "
                 f"validation {tl['early_stopping_metric']}, best {json.dumps(tl.get('best_val'))}).{last}", ""]
     if runs := tl.get("compared_runs"):
-        out += ["Training lengths and backbone sizes compared as whole runs on the same split (" + compared_runs_rule(tl)
-                + "):", "",
+        out += ["Training lengths and backbone sizes compared as whole runs on the same split ("
+                + compared_runs_rule(tl) + "):", "",
                 _md_table(COMPARED_RUNS_HEADER, [compared_run_cells(r) for r in runs]), ""]
     return out
 

@@ -353,7 +353,6 @@ def run_epochs_text(run: Mapping[str, Any]) -> str:
     return f"{run['epochs']}" if planned in (None, run["epochs"]) else f"{run['epochs']} of {planned}"
 
 
-#: Header and cells of the table of compared runs (the card's and the training report's).
 def compared_runs_rule(training_length: Mapping[str, Any]) -> str:
     """How the compared runs are chosen between (the card's and the training report's words)."""
     share = training_length.get("min_detector_recognition")
@@ -361,8 +360,11 @@ def compared_runs_rule(training_length: Mapping[str, Any]) -> str:
                 "domain's validation images; among them, ")
     return f"{eligible}chosen: the highest validation accuracy of each run's chosen heads, ties macro AUC"
 
+
+#: Header of the table of compared runs (the card's and the training report's); :func:`compared_run_cells` fills it.
 COMPARED_RUNS_HEADER = ["run", "backbone: layers × width, parameters", "epochs run (planned)", "best epoch", "heads",
-                        "val accuracy", "val macro AUC", "detector recognises (val, per domain)", "test split", "chosen"]
+                        "val accuracy", "val macro AUC", "detector recognises (val, per domain)", "test split",
+                        "chosen"]
 
 
 def compared_run_cells(run: Mapping[str, Any]) -> list[str]:
@@ -381,7 +383,8 @@ def compared_run_cells(run: Mapping[str, Any]) -> list[str]:
     elif "test" not in run:
         test_text = "—"
     else:
-        test_text = "not read" if test is None else f"read: ACC {test['accuracy']:.4f}, macro AUC {test['macro_auc']:.4f}"
+        test_text = ("not read" if test is None
+                     else f"read: ACC {test['accuracy']:.4f}, macro AUC {test['macro_auc']:.4f}")
     chosen = "yes" if run["chosen"] else ("" if run.get("eligible", True) else "not eligible")
     return [str(run["run"]), backbone, run_epochs_text(run), str(run["best_epoch"]), str(run["heads"]),
             f"{run['val_accuracy']:.4f}", f"{run['val_macro_auc']:.4f}", recognised, test_text, chosen]
@@ -401,8 +404,8 @@ def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
         out.append(f"- Training length: best epoch {tl.get('best_epoch')} of {tl.get('epochs_run')} by validation "
                    f"{tl.get('early_stopping_metric')} (early stopping).")
     if runs := tl.get("compared_runs"):
-        out += ["- Training lengths and backbone sizes compared (whole runs, the same split; " + compared_runs_rule(tl) + "):",
-                "",
+        out += ["- Training lengths and backbone sizes compared (whole runs, the same split; "
+                + compared_runs_rule(tl) + "):", "",
                 _table(COMPARED_RUNS_HEADER, [compared_run_cells(r) for r in runs])]
     return out
 

@@ -214,7 +214,8 @@ def test_training_lengths_and_sizes_are_compared_on_validation_and_the_export_mu
     # a run whose detector flags too many of a domain's own validation images is not eligible, however accurate
     wide = fake_run("w192", 40, 0.80, 0.95, recognised=0.64)
     rows = compare(long_run, wide)
-    assert [(r["run"], r["eligible"], r["chosen"]) for r in rows] == [("this bundle", True, True), ("w192", False, False)]
+    assert [(r["run"], r["eligible"], r["chosen"]) for r in rows] == [("this bundle", True, True),
+                                                                      ("w192", False, False)]
     assert rows[1]["detector_recognised"] == {"a": 0.99, "b": 0.64} and rows[1]["test"] is None  # never evaluated
     with pytest.raises(ConfigError, match="recognises only 0.640 .* cannot be shipped"):
         compare(wide, long_run, epochs=40)

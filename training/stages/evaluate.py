@@ -303,9 +303,10 @@ def run_summary(root: Path, *, this_run: bool = False) -> dict[str, Any]:
     if not this_run and any(e.get("split") == "test" for e in RunDir(root).access_log()) and metrics_path.is_file():
         overall = read_json(metrics_path)["sets"][test_set_name(cfg)]["overall"]
         test = {"accuracy": overall["accuracy"]["value"], "macro_auc": overall["macro_auc_ovr"]["value"]}
-    return {"epochs": len(hist["history"]), "epochs_planned": cfg["finetune"]["epochs"], "best_epoch": hist["best_epoch"],
-            "best_val": hist["best_val"],
-            "backbone": {k: size.get(k) for k in BACKBONE_SIZE} | {"parameters": hist.get("trainable_backbone_parameters")},
+    return {"epochs": len(hist["history"]), "epochs_planned": cfg["finetune"]["epochs"],
+            "best_epoch": hist["best_epoch"], "best_val": hist["best_val"],
+            "backbone": {k: size.get(k) for k in BACKBONE_SIZE}
+                        | {"parameters": hist.get("trainable_backbone_parameters")},
             "heads": f"{choice['family']} + {choice['tta']}", **choice["val"],
             "detector_recognised": dict(detector["recognised_in_domain"]), "test": test}
 
@@ -356,8 +357,8 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
         if missing:
             raise ConfigError(
                 f"export.compared_runs: {root} has no {missing[0]}. Build that run first with the stages prepare, "
-                "embed, finetune, heads and calibrate of its config (for the demo: the configs/demo_*.yaml with that run_dir), "
-                "or remove it from the list.")
+                "embed, finetune, heads and calibrate of its config (for the demo: the configs/demo_*.yaml with that "
+                "run_dir), or remove it from the list.")
         theirs, ours = _comparable(json.loads((root / "config.json").read_text())), _comparable(cfg)
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         if differ:
@@ -367,11 +368,11 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
 
 
 def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
-    """This run and each of :func:`compared_run_dirs` (the same data, split and config but the training length and
-    backbone size); of those whose domain detector recognises at least ``export.min_detector_recognition`` of every
-    domain's validation images (``eligible``),
-    :func:`run_summary` of each, the one with the highest validation accuracy of its chosen heads (ties: macro AUC)
-    marked chosen. Empty when there is nothing to compare.
+    """:func:`run_summary` of this run and of each of :func:`compared_run_dirs` (the same data, split and config but
+    the training length and backbone size). A run is ``eligible`` when its domain detector recognises at least
+    ``export.min_detector_recognition`` of every domain's validation images; of the eligible runs, the one with the
+    highest validation accuracy of its chosen heads (ties: macro AUC) is marked chosen. Empty when there is nothing
+    to compare (a single run is not held to the floor).
 
     Raises
     ------
