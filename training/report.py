@@ -16,9 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from skintag.model.card import COMPARED_RUNS_HEADER, chosen_on_validation_note, compared_run_cells, compared_runs_rule
+from skintag.model.card import (
+    COMPARED_RUNS_HEADER,
+    chosen_on_validation_note,
+    compared_run_cells,
+    compared_runs_rule,
+)
 from training.config import load_config
 from training.rundir import RunDir
+from training.stages.evaluate import test_set_name
 
 #: Published DermaMNIST test results (Yang et al., MedMNIST v2, Sci. Data 10:41, 2023): (ACC, AUC).
 MEDMNIST_V2_DERMAMNIST: dict[str, tuple[float, float]] = {
@@ -84,7 +90,7 @@ def readme_block(cfg: dict[str, Any], config_path: str) -> str:
     """The README's demo-model section: rebuild command, its measured time, and the test metrics table."""
     bundle = Path(cfg["export"]["out_dir"])
     metrics = json.loads((bundle / "eval" / "metrics.json").read_text())
-    test_name = "+".join(cfg["data"]["datasets"]) + "_test"
+    test_name = test_set_name(cfg)
     total, train_s = _total_seconds(cfg)
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     return "\n".join([
@@ -96,7 +102,8 @@ def readme_block(cfg: dict[str, Any], config_path: str) -> str:
         f"Measured run time on this 2-core CPU machine (shared with other jobs, torch threads = {cfg['threads']}): "
         f"**{_minutes(total)}** ({_minutes(train_s)} of it fine-tuning). Bundle size {size / 1e6:.2f} MB.",
         "",
-        f"DermaMNIST official test split ({test_name}, read only by `evaluate`; the model card's known limits give its history), beside MedMNIST v2:",
+        f"DermaMNIST official test split ({test_name}, read only by `evaluate`; the model card's known limits give its "
+        "history), beside MedMNIST v2:",
         "",
         medmnist_table(metrics, test_name, cfg["name"]),
         *domain_readme_lines(json.loads((bundle / "manifest.json").read_text())),
@@ -185,7 +192,7 @@ def domain_sections(manifest: dict[str, Any], metrics: dict[str, Any], cfg: dict
         if det:
             out += [f"Domain detector: Mahalanobis distance (Ledoit-Wolf), thresholds {json.dumps(det['thresholds'])} "
                     f"(quantile {det['threshold_quantile']} of validation distances); validation {json.dumps(det['validation'])}.", ""]
-    test_name = "+".join(cfg["data"]["datasets"]) + "_test"
+    test_name = test_set_name(cfg)
     for name, res in metrics["sets"].items():
         if name == test_name:
             continue
@@ -271,7 +278,7 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
         out.append("")
     out += choices_section(manifest, run)
 
-    test_name = "+".join(cfg["data"]["datasets"]) + "_test"
+    test_name = test_set_name(cfg)
     test = metrics["sets"][test_name]["overall"]
     op = metrics["default_operating_point"]
     out += [f"## Test: {test_name} (official split, n = {test['n']}, {test['n_malignant']} malignant)", ""]

@@ -1,6 +1,6 @@
 {
   "algorithm": "ed25519",
-  "key_id": "e90b1812238354b8",
-  "fingerprint": "c8c36244f81f0621987240e5d92fd26174b2ac995d7b405154c37e50ee716296",
-  "signature": "HEtWC2QIqPKAj+6HfEK518UPAi2jo7h2uLhMEIVLKM21QiQcgPvUew5j6qaQ6Y4mFV6Rkds+MX/FnFQZmgxnCw=="
+  "key_id": "7628d3d7cb00d3e7",
+  "fingerprint": "ac37706169e535ab7e3d176d49e67cac6ffa96b6e3e277ad79aecc0f197764db",
+  "signature": "P8owayn42i+OePSxSbGTOoUMJak1iKAJ+ySuSd5xPdaN0KYmN2Xvg63DqTo+0p4I4GotwHzENMcxo0rZD/3lBA=="
 }

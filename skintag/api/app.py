@@ -8,8 +8,8 @@ bundle and limiter: processes share nothing mutable (only the SHAP cache folder,
 
 Uploads are read into memory, never written to disk, and refused beyond ``Settings.max_upload_bytes``; the decoder's
 pixel limit is ``Settings.max_pixels``, and its structural limits refuse a costly file from its header
-(:func:`skintag.api.service.triage_image` says why the API does not decode in a child process as the page does). The log gets one line per request (request id, method, route, status, time)
-and never an image byte or a file name.
+(:func:`skintag.api.service.triage_image` says why the API does not decode in a child process as the page does). The
+log gets one line per request (request id, method, route, status, time) and never an image byte or a file name.
 """
 
 from __future__ import annotations
