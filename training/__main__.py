@@ -24,6 +24,10 @@ def run_stages(cfg: dict[str, Any], stages: list[str]) -> dict[str, Any]:
         from training.stages.evaluate import compared_run_dirs
 
         compared_run_dirs(cfg)
+    if {"heads", "calibrate", "evaluate", "export"} & set(stages):  # likewise the ensemble's members
+        from training.stages.heads import ensemble_run_dirs
+
+        ensemble_run_dirs(cfg)
     run = RunDir(cfg["run_dir"])
     run.root.mkdir(parents=True, exist_ok=True)
     write_json(run.root / "config.json", cfg)

@@ -63,6 +63,11 @@ DEFAULTS: dict[str, Any] = {
         "sample_weights": "fairness",
         "family": "xgboost",
         "select_metric": "val_accuracy",
+        # runs of this config but the training length / backbone size whose fine-tuned backbones may join this run's
+        # as an ensemble (one head per backbone, probabilities averaged): a candidate beside this backbone alone,
+        # chosen on validation like the head family
+        "ensemble_runs": [],
+        "ensemble": "auto",  # auto: the ensemble and this backbone alone are both candidates; always: the ensemble only
     },
     "calibrate": {
         "method": "isotonic",
@@ -168,6 +173,13 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     if cfg["heads"]["select_metric"] not in ("val_accuracy", "val_macro_auc", "val_malignant_auc"):
         raise ConfigError(f"{source}: heads.select_metric={cfg['heads']['select_metric']!r}; expected val_accuracy, "
                           "val_macro_auc or val_malignant_auc")
+    runs = cfg["heads"]["ensemble_runs"]
+    if not isinstance(runs, list) or not all(isinstance(r, str) and r for r in runs) or len(set(runs)) != len(runs):
+        raise ConfigError(f"{source}: heads.ensemble_runs must be a list of distinct run directories, got {runs!r}")
+    if cfg["heads"]["ensemble"] not in ("auto", "always"):
+        raise ConfigError(f"{source}: heads.ensemble={cfg['heads']['ensemble']!r}; expected 'auto' or 'always'")
+    if cfg["heads"]["ensemble"] == "always" and not runs:
+        raise ConfigError(f"{source}: heads.ensemble 'always' needs heads.ensemble_runs")
     dom = cfg["domains"]
     for name, how in dom["methods"].items():
         if how not in ("isotonic", "platt"):

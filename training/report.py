@@ -21,10 +21,12 @@ from skintag.model.card import (
     chosen_on_validation_note,
     compared_run_cells,
     compared_runs_rule,
+    model_type,
 )
 from training.config import load_config
 from training.rundir import RunDir
 from training.stages.evaluate import test_set_name
+from training.stages.heads import member_root
 
 #: Published DermaMNIST test results (Yang et al., MedMNIST v2, Sci. Data 10:41, 2023): (ACC, AUC).
 MEDMNIST_V2_DERMAMNIST: dict[str, tuple[float, float]] = {
@@ -142,11 +144,15 @@ def choices_section(manifest: dict[str, Any], run: Path) -> list[str]:
         return []
     out = ["## Choices made on validation only", "",
            f"Rule: {ch['rule']}. Chosen: **{ch['head_family']} heads**, test-time augmentation **{ch['test_time_augmentation']}** "
-           "(dihedral8 = the embedding is the mean over the 8 flips/rotations of the 28-px input).", ""]
+           "(dihedral8 = the embedding is the mean over the 8 flips/rotations of the 28-px input)"
+           + (f", **an ensemble of {len(ch['backbones'])} backbones** ({', '.join(ch['backbones'])}: one head per "
+              "backbone, probabilities averaged; `backbones` in the table)" if len(ch.get("backbones") or []) > 1
+              else "") + ".", ""]
     res_val = run / "heads" / "results_val.csv"
     if res_val.is_file():
         t = pd.read_csv(res_val)
-        cols = [c for c in ("model", "tta", "val_accuracy", "val_macro_auc", "val_malignant_auc", "chosen") if c in t]
+        cols = [c for c in ("model", "tta", "backbones", "val_accuracy", "val_macro_auc", "val_malignant_auc", "chosen")
+                if c in t]
         out += [_md_table(cols, [[f"{v:.4f}" if isinstance(v, float) else v for v in r] for r in t[cols].itertuples(index=False)]), ""]
     tl = ch.get("training_length") or {}
     if tl.get("best_epoch"):
@@ -256,12 +262,22 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
             "Stage times are those of the last run of each stage (`timings.json`); a rerun of `all` skips finished "
             "fine-tuning (its outputs match the config), so the fine-tuning row is the sum of the training run's epoch "
             "times (each epoch's training pass and validation), without its checkpoint writes and re-embedding.", ""]
+    members = (json.loads((run / "heads" / "choice.json").read_text()).get("members") or []
+               if (run / "heads" / "choice.json").is_file() else [])
+    if members:
+        spent = []
+        for m in members:
+            h = json.loads((member_root(m) / "finetune" / "history.json").read_text())
+            spent.append(f"{Path(m).name} {_minutes(sum(e['seconds'] for e in h['history']))}")
+        out += ["The ensemble's other backbones were fine-tuned by their own configs (fine-tuning epochs: "
+                + ", ".join(spent) + "); their times are not in the total above.", ""]
 
     bb = manifest["backbone"]
     out += ["## Model", "",
-            f"- Backbone: `SiglipVisionModel` trained from scratch, {bb.get('n_parameters', 0) / 1e6:.2f} M parameters, "
-            f"config {json.dumps(bb.get('config'))}; embedding size {manifest['embedding_size']} (MAP-pooled).",
-            f"- Heads: {manifest['heads']['binary']['type']} binary (malignant) and condition heads on the fine-tuned "
+            f"- Backbone: `{bb.get('architecture') or 'SiglipVisionModel'}` trained from scratch, "
+            f"{bb.get('n_parameters', 0) / 1e6:.2f} M parameters, config {json.dumps(bb.get('config'))}; embedding size "
+            f"{manifest['embedding_size']} (MAP-pooled{', the towers side by side' if members else ''}).",
+            f"- Heads: {model_type(manifest).split(' + ')[1]}: binary (malignant) and condition, on the fine-tuned "
             f"embeddings (test-time augmentation: {manifest.get('test_time_augmentation') or 'none'}); calibration per image "
             f"domain (below); dermoscopic operating points "
             + ", ".join(f"{k} = {v:.4f}" for k, v in metrics["operating_points"].items()) + " (calibrated P(malignant)).",

@@ -120,12 +120,22 @@ def attention_maps(
 
     Parameters
     ----------
-    backbone : the SiglipVisionModel that produced ``outputs``.
-    outputs : its output (needs ``last_hidden_state`` and ``attentions``).
+    backbone : the SiglipVisionModel that produced ``outputs``; for an
+        :class:`~skintag.model.ensemble.EnsembleBackbone`, each map is the mean of the members' maps (one patch grid),
+        scaled to [0, 1] again.
+    outputs : its output (needs ``last_hidden_state`` and ``attentions``; an ensemble's, each member's).
     query : how rollout rows are read — "map" (weighted by the MAP attention, default) or "mean".
     """
+    from skintag.model.ensemble import is_ensemble
+
     if query not in ("map", "mean"):
         raise ConfigError(f"Unknown rollout query {query!r}; expected 'map' or 'mean'")
+    if is_ensemble(backbone):
+        per_member = [attention_maps(m, o, query=query, residual=residual)
+                      for m, o in zip(backbone.members, outputs.members, strict=True)]
+        return [AttentionMaps(normalize01(np.mean([m.map_head for m in maps], axis=0)),
+                              normalize01(np.mean([m.rollout for m in maps], axis=0)))
+                for maps in zip(*per_member, strict=True)]
     attentions = getattr(outputs, "attentions", None)
     if not attentions:
         raise ConfigError(

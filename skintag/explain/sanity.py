@@ -86,8 +86,14 @@ def randomized_backbone(backbone: Any, *, random_state: int = 0) -> Any:
 
     If that random_state happens to reproduce ``backbone``'s own weights (a model that was initialised with the same random_state and
     never trained, like a test bundle), the next seeds are tried, so the result always differs from ``backbone``.
+    An ensemble's members are each randomised so.
     """
     import torch
+
+    from skintag.model.ensemble import is_ensemble, randomized_ensemble
+
+    if is_ensemble(backbone):
+        return randomized_ensemble(backbone, lambda m: randomized_backbone(m, random_state=random_state))
 
     reference = next(iter(backbone.state_dict().values()))
     for s in range(random_state, random_state + 100):

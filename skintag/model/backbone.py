@@ -189,6 +189,10 @@ def load_backbone(
     from transformers import SiglipVisionModel
 
     path = Path(source).expanduser()
+    if path.is_dir() and (path / "ensemble.json").is_file():
+        from skintag.model.ensemble import load_ensemble
+
+        return load_ensemble(path, load_backbone).eval()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelBundleError(
@@ -265,10 +269,10 @@ def backbone_hash(model: SiglipVisionModel) -> str:
     memo = _HASH_MEMO.get(model)
     if memo is not None and memo[0] == signature:
         return memo[1]
+    from skintag.model.ensemble import config_identity
+
     h = hashlib.sha256()
-    cfg = model.config.to_dict()
-    for k in ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype", "_attn_implementation"):
-        cfg.pop(k, None)
+    cfg = config_identity(model.config)
     h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     with torch.no_grad():
         for name, tensor in sorted(model.state_dict().items()):
@@ -298,9 +302,19 @@ def pooled_embedding(backbone: Any, pixel_values: Any, *, tta: bool = False,
 
     The embedding is the pooled (MAP) output; with ``tta`` it is the mean over the 8 dihedral views
     (:func:`dihedral_views`), all run in one batch, and the returned outputs (hidden states, attentions) are cut to the
-    unaltered view so that explanations see the image as given.
+    unaltered view so that explanations see the image as given. For an
+    :class:`~skintag.model.ensemble.EnsembleBackbone` it is each member's embedding so computed, side by side, and the
+    outputs are an :class:`~skintag.model.ensemble.EnsembleOutput` of the members' outputs.
     """
     import torch
+
+    from skintag.model.ensemble import EnsembleOutput, is_ensemble
+
+    if is_ensemble(backbone):
+        parts = [pooled_embedding(m, pixel_values, tta=tta, output_attentions=output_attentions)
+                 for m in backbone.members]
+        emb = np.concatenate([p[0] for p in parts], axis=1)
+        return emb, EnsembleOutput(pooler_output=torch.from_numpy(emb), members=[p[1] for p in parts])
 
     x = pixel_values.to(dtype=torch.float32)
     n = int(x.shape[0])

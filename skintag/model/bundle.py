@@ -4,8 +4,10 @@ Layout (``bundle_format_version`` 2; version 1 bundles still load, as one legacy
 
     manifest.json          what the bundle is (see below) and the SHA-256 of every other file
     backbone/              save_pretrained output: config.json + model.safetensors (absent when the manifest names a
-                           Hugging Face model id instead)
-    heads/binary.ubj       XGBoost's own format (+ binary.meta.json sidecar), or binary.json for a logistic head
+                           Hugging Face model id instead); for an ensemble of towers, ensemble.json and one such
+                           folder per member (backbone/0/, backbone/1/, ...; :mod:`skintag.model.ensemble`)
+    heads/binary.ubj       XGBoost's own format (+ binary.meta.json sidecar), or binary.json for a logistic head, or
+                           binary.json + binary.member<i>.{ubj,json} for an ensemble's heads (one per member, averaged)
     heads/condition.ubj    likewise, 10 conditions
     calibration.json       isotonic thresholds or Platt slope/intercept (the default domain's calibrator)
     calibration/<domain>.json   each domain's own calibrator (version 2)
@@ -46,7 +48,7 @@ from skintag.errors import ConfigError, ModelBundleError
 from skintag.model.backbone import Preprocessing
 from skintag.model.calibration import Calibrator
 from skintag.model.domains import DETECTOR_FILE, DomainDecision, DomainDetector, DomainSpec, parse_domains
-from skintag.model.heads import N_CONDITIONS, LogisticHead, XGBHead, head_type, load_head
+from skintag.model.heads import N_CONDITIONS, AnyHead, head_type, load_head
 from skintag.model.manifest import (
     DEFAULT_THRESHOLDS,
     MANIFEST_NAME,
@@ -276,13 +278,13 @@ class ModelBundle:
         *,
         backbone: SiglipVisionModel,
         preprocessing: Preprocessing,
-        binary_head: XGBHead | LogisticHead,
-        condition_head: XGBHead | LogisticHead,
+        binary_head: AnyHead,
+        condition_head: AnyHead,
         calibrator: Calibrator,
         device: str = "cpu",
         domains: Mapping[str, DomainSpec] | None = None,
         detector: DomainDetector | None = None,
-        extra_heads: Mapping[str, XGBHead | LogisticHead] | None = None,
+        extra_heads: Mapping[str, AnyHead] | None = None,
         signature: SignatureStatus | None = None,
     ) -> None:
         self.path = Path(path)
@@ -379,7 +381,7 @@ class ModelBundle:
         """The detector's decision for one embedding (D,)."""
         return self.detect_domains(np.asarray(embedding).reshape(1, -1))[0]
 
-    def binary_head_for(self, domain: str | None = None) -> XGBHead | LogisticHead:
+    def binary_head_for(self, domain: str | None = None) -> AnyHead:
         """The binary head a domain uses: its own ``head`` when it names one, else the shared binary head."""
         spec = self._domains.get(domain or self.default_domain)
         if spec is not None and spec.head:
@@ -525,6 +527,10 @@ def load_bundle(
         raise ModelBundleError(
             f"Bundle {root}: backbone width {hidden} differs from embedding_size {manifest.embedding_size}"
         )
+    try:
+        check_head_slices(backbone, heads)
+    except ConfigError as exc:
+        raise ModelBundleError(f"Bundle {root}: {exc}") from exc
     calibrators = {}
     for name, entry in (manifest.get("domains") or {}).items():
         rel = (entry.get("calibration") or {}).get("file") if isinstance(entry, dict) else None
@@ -585,6 +591,37 @@ def _load_bundle_backbone(root: Path, entry: BackboneEntry) -> SiglipVisionModel
 # -- saving ------------------------------------------------------------------------------------------------------------
 
 
+def check_head_slices(backbone: Any, heads: Mapping[str, Any]) -> None:
+    """An ensemble head must read the slices an ensemble backbone writes (one member each, same widths), and only
+    an ensemble backbone has members to read."""
+    from skintag.model.ensemble import is_ensemble
+    from skintag.model.heads import EnsembleHead
+
+    widths = backbone.widths if is_ensemble(backbone) else None
+    for kind, head in heads.items():
+        mine = head.widths if isinstance(head, EnsembleHead) else None
+        if mine is not None and mine != widths:
+            raise ConfigError(f"the {kind} head reads member widths {mine}; the backbone's are {widths or 'one tower'}")
+
+
+_CONFIG_KEYS = ("image_size", "patch_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                "num_attention_heads", "num_channels")
+
+
+def _backbone_config_entry(backbone: Any) -> dict[str, Any]:
+    """The manifest's ``backbone.config``: the architecture's sizes; for an ensemble, the shared input sizes, the
+    concatenated width and each member's sizes and parameter count under ``members``."""
+    from skintag.model.ensemble import is_ensemble
+
+    if not is_ensemble(backbone):
+        return {k: getattr(backbone.config, k) for k in _CONFIG_KEYS}
+    cfg = backbone.config
+    return {"image_size": cfg.image_size, "patch_size": cfg.patch_size, "hidden_size": cfg.hidden_size,
+            "num_channels": cfg.num_channels,
+            "members": [{**_backbone_config_entry(m), "n_parameters": int(sum(p.numel() for p in m.parameters()))}
+                        for m in backbone.members]}
+
+
 def _json_ready(value: Any, where: str) -> Any:
     try:
         return json.loads(json.dumps(value, allow_nan=False, default=_json_default))
@@ -632,8 +669,8 @@ def save_bundle(
     *,
     backbone: SiglipVisionModel | str,
     preprocessing: Preprocessing,
-    binary_head: XGBHead | LogisticHead,
-    condition_head: XGBHead | LogisticHead,
+    binary_head: AnyHead,
+    condition_head: AnyHead,
     calibrator: Calibrator,
     manifest_fields: Mapping[str, Any],
     extra_files: Mapping[str, str | Path] | None = None,
@@ -641,7 +678,7 @@ def save_bundle(
     domains: Mapping[str, tuple[Mapping[str, Any], Calibrator]] | None = None,
     detector: DomainDetector | None = None,
     detector_info: Mapping[str, Any] | None = None,
-    extra_heads: Mapping[str, XGBHead | LogisticHead] | None = None,
+    extra_heads: Mapping[str, AnyHead] | None = None,
     tta: str | None = None,
     default_domain: str | None = None,
 ) -> Path:
@@ -710,18 +747,7 @@ def save_bundle(
             "source": "local",
             "path": f"{BACKBONE_DIR}/",
             "architecture": type(backbone).__name__,
-            "config": {
-                k: getattr(cfg, k)
-                for k in (
-                    "image_size",
-                    "patch_size",
-                    "hidden_size",
-                    "intermediate_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "num_channels",
-                )
-            },
+            "config": _backbone_config_entry(backbone),
             "n_parameters": int(sum(p.numel() for p in backbone.parameters())),
             "attn_implementation": "eager",
         }
@@ -739,6 +765,9 @@ def save_bundle(
             raise ConfigError(
                 f"save_bundle: {kind} head takes {head.n_features_} features; embedding size is {embedding_size}"
             )
+
+    if not isinstance(backbone, str):
+        check_head_slices(backbone, all_heads)
 
     extra = {str(k): Path(v) for k, v in (extra_files or {}).items()}
     reserved = {MANIFEST_NAME, CALIBRATION_FILE, MODEL_CARD_FILE}

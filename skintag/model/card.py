@@ -335,7 +335,15 @@ def _domains_section(manifest: Mapping[str, Any]) -> list[str]:
     if isinstance(det, Mapping) and det:
         val = det.get("validation") or {}
         rec = val.get("recognised_in_domain") or {}
-        out += ["", f"Domain detector: {det.get('method')} distance on the backbone embedding (Ledoit-Wolf covariance "
+        reads = val.get("reads")
+        where = "the backbone embedding" if not reads else \
+            f"the {reads}{' of the ensemble embedding' if reads == 'lead tower' else ''}"
+        alternatives = val.get("alternatives") or {}
+        chosen = "" if not alternatives else (
+            " (chosen on validation as the input whose lowest per-domain recognition is highest: "
+            + "; ".join(f"{k}: " + ", ".join(f"{d} {float(v):.3f}" for d, v in r.items())
+                        for k, r in alternatives.items()) + ")")
+        out += ["", f"Domain detector: {det.get('method')} distance on {where}{chosen} (Ledoit-Wolf covariance "
                 f"per domain), threshold = the {float(det.get('threshold_quantile', 0)):.0%} quantile of each domain's "
                 "validation distances (" + ", ".join(f"{k} {float(v):.2f}" for k, v in (det.get("thresholds") or {}).items())
                 + "). Validation (each held-out image judged against a threshold set without its fold): "
@@ -376,6 +384,8 @@ def compared_run_cells(run: Mapping[str, Any]) -> list[str]:
     if size.get("num_hidden_layers") and size.get("hidden_size"):
         params = f", {size['parameters'] / 1e6:.2f} M" if size.get("parameters") else ""
         backbone = f"{size['num_hidden_layers']} × {size['hidden_size']}{params}"
+    if run.get("members"):
+        backbone += " with " + ", ".join(run["members"])
     recognised = ", ".join(f"{d} {v:.3f}" for d, v in (run.get("detector_recognised") or {}).items()) or "—"
     test = run.get("test")
     if run["run"] == "this bundle":
@@ -390,15 +400,32 @@ def compared_run_cells(run: Mapping[str, Any]) -> list[str]:
             f"{run['val_accuracy']:.4f}", f"{run['val_macro_auc']:.4f}", recognised, test_text, chosen]
 
 
+def head_family(manifest: Mapping[str, Any]) -> str:
+    """The heads' family ("xgboost", "logistic"): the validation choice's, else the binary head's manifest type."""
+    ch = manifest.get("choices") or {}
+    return str(ch.get("head_family") or ((manifest.get("heads") or {}).get("binary") or {}).get("type") or "unknown")
+
+
+def model_type(manifest: Mapping[str, Any]) -> str:
+    """One line: the backbone (one SigLIP tower or an ensemble of them) and the heads' family."""
+    members = ((manifest.get("backbone") or {}).get("config") or {}).get("members")
+    tower = f"ensemble of {len(members)} SigLIP vision encoders" if members else "SigLIP vision encoder"
+    names = {"xgboost": "XGBoost", "logistic": "logistic regression"}
+    family = head_family(manifest)
+    return f"{tower} + {names.get(family, family)} heads"
+
+
 def _choices_section(manifest: Mapping[str, Any]) -> list[str]:
     ch = manifest.get("choices")
     if not isinstance(ch, Mapping) or not ch:
         return []
     val = ch.get("validation") or {}
     tl = ch.get("training_length") or {}
+    backbones = ch.get("backbones") or []
     out = ["", "## Choices made on validation", "",
-           f"- Head family: **{ch.get('head_family')}**; test-time augmentation: **{ch.get('test_time_augmentation')}** "
-           f"(rule: {ch.get('rule')}).",
+           f"- Head family: **{ch.get('head_family')}**; test-time augmentation: **{ch.get('test_time_augmentation')}**"
+           + (f"; backbones: **an ensemble of {len(backbones)}** ({', '.join(backbones)}; one head each, probabilities "
+              "averaged)" if len(backbones) > 1 else "") + f" (rule: {ch.get('rule')}).",
            "- Validation numbers of the choice: " + ", ".join(f"{_label(k)} {float(v):.4f}" for k, v in val.items()) + "."]
     if tl:
         out.append(f"- Training length: best epoch {tl.get('best_epoch')} of {tl.get('epochs_run')} by validation "
@@ -440,7 +467,7 @@ def render_model_card(
         "name": manifest.get("name"),
         "version": manifest.get("version"),
         "created": manifest.get("created"),
-        "model_type": "SigLIP vision encoder + XGBoost heads",
+        "model_type": model_type(manifest),
         "backbone": backbone.get("hf_id") or backbone.get("path"),
         "backbone_revision": backbone.get("revision"),
         "image_size": manifest.get("image_size"),
@@ -470,11 +497,18 @@ def render_model_card(
         )
     elif backbone:
         cfg = backbone.get("config") or {}
-        out.append(
-            f"- Backbone: SigLIP vision tower stored in the bundle, {_num(backbone.get('n_parameters'))} parameters, "
-            f"{_num(cfg.get('num_hidden_layers'))} layers, width {_num(cfg.get('hidden_size'))}, patch "
-            f"{_num(cfg.get('patch_size'))} px."
-        )
+        if cfg.get("members"):
+            out.append(f"- Backbone: an ensemble of {len(cfg['members'])} SigLIP vision towers stored in the bundle, "
+                       f"{_num(backbone.get('n_parameters'))} parameters in all, patch {_num(cfg.get('patch_size'))} "
+                       "px; its embedding is the towers' embeddings side by side:")
+            out += [f"  - tower {i}: {_num(m.get('n_parameters'))} parameters, {_num(m.get('num_hidden_layers'))} "
+                    f"layers, width {_num(m.get('hidden_size'))}" for i, m in enumerate(cfg["members"])]
+        else:
+            out.append(
+                f"- Backbone: SigLIP vision tower stored in the bundle, {_num(backbone.get('n_parameters'))} "
+                f"parameters, {_num(cfg.get('num_hidden_layers'))} layers, width {_num(cfg.get('hidden_size'))}, "
+                f"patch {_num(cfg.get('patch_size'))} px."
+            )
     if prep:
         out.append(
             f"- Input: {prep.get('image_size')}×{prep.get('image_size')} px, {prep.get('resample')} resize, "
@@ -483,7 +517,10 @@ def render_model_card(
     if manifest.get("embedding_size") is not None:
         out.append(f"- Embedding: the attention-pooled (MAP) output, {manifest['embedding_size']} dimensions.")
     for kind, entry in (manifest.get("heads") or {}).items():
-        out.append(f"- {kind.capitalize()} head: {entry.get('type')} (`{entry.get('file')}`).")
+        what = entry.get("type")
+        if what == "ensemble":
+            what = f"mean of one {head_family(manifest)} head per tower"
+        out.append(f"- {kind.capitalize()} head: {what} (`{entry.get('file')}`).")
     th = manifest.get("thresholds") or {}
     if th:
         out.append(

@@ -339,32 +339,41 @@ class DomainDetector:
     """Mahalanobis distance of an embedding to each domain's training embeddings, with per-domain thresholds.
 
     Attributes: ``means`` {domain: (D,)}, ``precisions`` {domain: (D, D)} (inverse shrinkage covariance),
-    ``thresholds`` {domain: float}.
+    ``thresholds`` {domain: float}, ``features``: None when it reads the whole embedding, else the number D of leading
+    embedding columns it reads (an ensemble's lead tower).
     """
 
     def __init__(self, means: Mapping[str, np.ndarray], precisions: Mapping[str, np.ndarray],
-                 thresholds: Mapping[str, float] | None = None) -> None:
+                 thresholds: Mapping[str, float] | None = None, features: int | None = None) -> None:
         if set(means) != set(precisions) or not means:
             raise ModelBundleError("Domain detector: means and precisions must cover the same, non-empty domains")
         self.means = {k: np.asarray(v, dtype=np.float64) for k, v in means.items()}
         self.precisions = {k: np.asarray(v, dtype=np.float64) for k, v in precisions.items()}
         self.thresholds = {k: float(v) for k, v in (thresholds or {}).items()}
         self.domains = tuple(sorted(self.means))
+        self.features = None if features is None else int(features)
+        if self.features is not None and any(len(m) != self.features for m in self.means.values()):
+            raise ModelBundleError(f"Domain detector: reads {self.features} embedding columns but its means have "
+                                   f"{sorted({len(m) for m in self.means.values()})}")
 
     @classmethod
-    def fit(cls, embeddings: Mapping[str, np.ndarray]) -> DomainDetector:
-        """Mean and Ledoit-Wolf shrinkage covariance of each domain's (N, D) training embeddings."""
+    def fit(cls, embeddings: Mapping[str, np.ndarray], features: int | None = None) -> DomainDetector:
+        """Mean and Ledoit-Wolf shrinkage covariance of each domain's (N, D) training embeddings (their first
+        ``features`` columns when given)."""
         from sklearn.covariance import LedoitWolf
 
         means, precisions = {}, {}
         for name, emb in embeddings.items():
-            lw = LedoitWolf().fit(np.asarray(emb, dtype=np.float64))
+            x = np.asarray(emb, dtype=np.float64)
+            lw = LedoitWolf().fit(x if features is None else x[:, :features])
             means[name], precisions[name] = lw.location_, lw.get_precision()
-        return cls(means, precisions)
+        return cls(means, precisions, features=features)
 
     def distances(self, emb: np.ndarray) -> dict[str, np.ndarray]:
         """Mahalanobis distance (N,) of each row of ``emb`` (N, D) to every domain."""
         x = np.atleast_2d(np.asarray(emb, dtype=np.float64))
+        if self.features is not None:
+            x = x[:, : self.features]
         out = {}
         for name in self.domains:
             d = x - self.means[name]
@@ -399,14 +408,18 @@ class DomainDetector:
             tensors[f"{name}.mean"] = self.means[name].astype(np.float64)
             tensors[f"{name}.precision"] = self.precisions[name].astype(np.float64)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path))
+        save_file(tensors, str(path), metadata=None if self.features is None else {"features": str(self.features)})
 
     @classmethod
     def load(cls, path: str | Path, thresholds: Mapping[str, float]) -> DomainDetector:
+        from safetensors import safe_open
         from safetensors.numpy import load_file
 
         try:
             tensors = load_file(str(path))
+            with safe_open(str(path), framework="numpy") as fh:
+                meta = fh.metadata() or {}
+            features = int(meta["features"]) if "features" in meta else None
         except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a bad file
             raise ModelBundleError(f"Domain detector file {path} cannot be read: {exc}") from exc
         means = {k[: -len(".mean")]: v for k, v in tensors.items() if k.endswith(".mean")}
@@ -414,7 +427,7 @@ class DomainDetector:
         missing = set(means) - set(thresholds)
         if missing:
             raise ModelBundleError(f"Domain detector {path}: no threshold for domains {sorted(missing)}")
-        return cls(means, precs, {k: thresholds[k] for k in means})
+        return cls(means, precs, {k: thresholds[k] for k in means}, features=features)
 
 
 # -- manifest ----------------------------------------------------------------------------------------------------------

@@ -397,19 +397,117 @@ class LogisticHead(_Head):
         return cls.from_dict(_read_json(Path(path), "Logistic head"))
 
 
-def load_head(path: str | Path, head_type: str) -> XGBHead | LogisticHead:
-    """Load a head by its manifest type ("xgboost" or "logistic")."""
+class EnsembleHead:
+    """One head per member of an ensemble backbone (:class:`skintag.model.ensemble.EnsembleBackbone`), each reading its
+    member's slice of the concatenated embedding; the output is the mean of the members' outputs (probabilities).
+
+    Saved as ``<name>.json`` (format ``skintag-ensemble-head``: kind, member widths, member files) beside one file per
+    member (``<stem>.member<i>.ubj`` for XGBoost, ``.json`` for logistic), each in its own format.
+
+    Parameters
+    ----------
+    heads : the member heads (XGBHead or LogisticHead, one family), fitted or not.
+    widths : each member's embedding width, in the order of the concatenated embedding.
+    """
+
+    def __init__(self, heads: list[XGBHead | LogisticHead], widths: list[int]) -> None:
+        if len(heads) < 2 or len(heads) != len(widths):
+            raise ConfigError(f"An ensemble head needs one head per member (two at least); got {len(heads)} heads "
+                              f"for {len(widths)} widths")
+        kinds = {h.kind for h in heads}
+        if len(kinds) != 1:
+            raise ConfigError(f"Ensemble member heads must be of one kind; got {sorted(kinds)}")
+        self.kind = kinds.pop()
+        self.heads = list(heads)
+        self.widths = [int(w) for w in widths]
+        self.n_features_ = sum(self.widths)
+
+    def _slices(self, X: np.ndarray) -> list[np.ndarray]:
+        edges = np.cumsum([0, *self.widths])
+        return [X[:, a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.unique(np.concatenate([np.asarray(h.classes_) for h in self.heads]))
+
+    @property
+    def family(self) -> str:
+        return head_type(self.heads[0])
+
+    def fit(self, X: Any, y: Any, *, sample_weight: Any = None, X_val: Any = None, y_val: Any = None,
+            w_val: Any = None, early_stopping_rounds: int | None = None) -> EnsembleHead:
+        """Fit each member head on its slice (validation slices for early stopping / choosing C, as each head does)."""
+        X = _as_2d(X)
+        if X.shape[1] != self.n_features_:
+            raise ConfigError(f"Expected {self.n_features_} embedding features (widths {self.widths}), got {X.shape[1]}")
+        val = self._slices(_as_2d(X_val, "X_val")) if X_val is not None else [None] * len(self.heads)
+        for head, Xm, Xv in zip(self.heads, self._slices(X), val, strict=True):
+            head.fit(Xm, y, sample_weight=sample_weight, X_val=Xv, y_val=y_val, w_val=w_val,
+                     early_stopping_rounds=early_stopping_rounds)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The mean of the member heads' outputs (same shapes as theirs)."""
+        X = _as_2d(X)
+        if X.shape[1] != self.n_features_:
+            raise ConfigError(f"Expected {self.n_features_} embedding features, got {X.shape[1]}")
+        return np.mean([h.predict_proba(Xm) for h, Xm in zip(self.heads, self._slices(X), strict=True)], axis=0)
+
+    def save(self, path: str | Path) -> list[Path]:
+        path = Path(path)
+        if path.suffix != ".json":
+            raise ConfigError(f"Ensemble head path must end in .json, got {path.name}")
+        written: list[Path] = []
+        members = []
+        for i, head in enumerate(self.heads):
+            htype = head_type(head)
+            member = path.with_name(f"{path.stem}.member{i}.{'ubj' if htype == 'xgboost' else 'json'}")
+            written += head.save(member)
+            members.append({"type": htype, "file": member.name})
+        _write_json(path, {"format": "skintag-ensemble-head", "format_version": HEAD_FORMAT_VERSION,
+                           "kind": self.kind, "widths": self.widths, "members": members})
+        return [path, *written]
+
+    @classmethod
+    def load(cls, path: str | Path) -> EnsembleHead:
+        path = Path(path)
+        d = _read_json(path, "Ensemble head")
+        if d.get("format") != "skintag-ensemble-head" or d.get("format_version") != HEAD_FORMAT_VERSION:
+            raise ModelBundleError(f"{path} is not a SkinTag ensemble head of format version {HEAD_FORMAT_VERSION}")
+        heads = []
+        for m in d.get("members") or []:
+            name = m.get("file") if isinstance(m, dict) else None
+            if not isinstance(name, str) or Path(name).name != name or m.get("type") not in ("xgboost", "logistic"):
+                raise ModelBundleError(f"{path}: member {m!r} is not a head file beside it")
+            heads.append(load_head(path.with_name(name), m["type"]))
+        head = cls(heads, list(d.get("widths") or []))
+        for h, w in zip(head.heads, head.widths, strict=True):
+            if h.n_features_ != w:
+                raise ModelBundleError(f"{path}: a member head takes {h.n_features_} features, its width is {w}")
+        return head
+
+
+AnyHead = XGBHead | LogisticHead | EnsembleHead
+
+
+def load_head(path: str | Path, head_type: str) -> AnyHead:
+    """Load a head by its manifest type ("xgboost", "logistic" or "ensemble")."""
     if head_type == "xgboost":
         return XGBHead.load(path)
     if head_type == "logistic":
         return LogisticHead.load(path)
-    raise ModelBundleError(f"Unknown head type {head_type!r} in bundle manifest; expected 'xgboost' or 'logistic'")
+    if head_type == "ensemble":
+        return EnsembleHead.load(path)
+    raise ModelBundleError(
+        f"Unknown head type {head_type!r} in bundle manifest; expected 'xgboost', 'logistic' or 'ensemble'")
 
 
-def head_type(head: XGBHead | LogisticHead) -> str:
+def head_type(head: AnyHead) -> str:
     """The manifest type name of a head object."""
     if isinstance(head, XGBHead):
         return "xgboost"
     if isinstance(head, LogisticHead):
         return "logistic"
-    raise ConfigError(f"Unsupported head object {type(head).__name__}; expected XGBHead or LogisticHead")
+    if isinstance(head, EnsembleHead):
+        return "ensemble"
+    raise ConfigError(f"Unsupported head object {type(head).__name__}; expected XGBHead, LogisticHead or EnsembleHead")

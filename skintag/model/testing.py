@@ -83,6 +83,7 @@ def build_tiny_bundle(
     random_state: int = 0,
     data_dir: str | Path | None = None,
     n_pad: int = 24,
+    members: int = 1,
 ) -> Path:
     """Build and save a complete tiny model bundle; returns its directory.
 
@@ -93,6 +94,9 @@ def build_tiny_bundle(
     random_state : seeds the backbone weights, the train/validation split and XGBoost.
     data_dir : data root holding ``ham10000/`` and ``pad_ufes_20/``; default ``skintag.settings.default_data_dir()``.
     n_pad : how many PAD-UFES-20 photos to add to the HAM10000 images.
+    members : 1 for one tower; more for an :class:`~skintag.model.ensemble.EnsembleBackbone` of that many towers
+        (member ``i`` seeded ``random_state + i``, the second one 3 layers deep) with an
+        :class:`~skintag.model.heads.EnsembleHead` per kind.
     """
     import torch
 
@@ -125,7 +129,14 @@ def build_tiny_bundle(
         ]
 
     preprocessing = Preprocessing(image_size=image_size)
-    backbone = new_backbone({**TINY_BACKBONE, "image_size": image_size}, random_state=random_state)
+    towers = [new_backbone({**TINY_BACKBONE, "image_size": image_size, "num_hidden_layers": 3 if i == 1 else 2},
+                           random_state=random_state + i) for i in range(members)]
+    if members > 1:
+        from skintag.model.ensemble import EnsembleBackbone
+
+        backbone = EnsembleBackbone(towers)
+    else:
+        backbone = towers[0]
     with torch.no_grad():
         emb = backbone(pixel_values=preprocessing(images)).pooler_output.numpy().astype(np.float32)
 
@@ -139,10 +150,16 @@ def build_tiny_bundle(
     tr, va = ~is_val, is_val
 
     params = {**TINY_HEAD_PARAMS, "random_state": random_state}
-    binary = XGBHead("binary", params).fit(emb[tr], y[tr], X_val=emb[va], y_val=y[va], early_stopping_rounds=10)
-    condition = XGBHead("condition", params).fit(
-        emb[tr], cond[tr], X_val=emb[va], y_val=cond[va], early_stopping_rounds=10
-    )
+
+    def head(kind: str) -> Any:
+        if members == 1:
+            return XGBHead(kind, params)
+        from skintag.model.heads import EnsembleHead
+
+        return EnsembleHead([XGBHead(kind, params) for _ in range(members)], backbone.widths)
+
+    binary = head("binary").fit(emb[tr], y[tr], X_val=emb[va], y_val=y[va], early_stopping_rounds=10)
+    condition = head("condition").fit(emb[tr], cond[tr], X_val=emb[va], y_val=cond[va], early_stopping_rounds=10)
     raw_val = binary.predict_proba(emb[va])
     calibrator = Calibrator("isotonic").fit(raw_val, y[va])
     p_val = calibrator.predict(raw_val)

@@ -10,7 +10,7 @@ import pytest
 from scipy.spatial.distance import mahalanobis
 from scipy.stats import binomtest
 
-from skintag.errors import ConfigError
+from skintag.errors import ConfigError, ModelBundleError
 from skintag.model.calibration import Calibrator
 from skintag.model.domains import (
     DomainDetector,
@@ -142,6 +142,30 @@ def test_detector_distance_is_mahalanobis_with_ledoit_wolf_and_round_trips(tmp_p
     assert not far.in_domain
     declared = again.decide(b.mean(0)[None], declared="dermoscopic")[0]  # declared but far from it
     assert declared.domain == "dermoscopic" and not declared.in_domain
+
+
+def test_detector_on_the_leading_columns_ignores_the_rest_and_round_trips(tmp_path):
+    """An ensemble's detector may read only its lead tower's columns: distances equal those of a detector fitted on
+    those columns alone, whatever the other columns hold, and the column count survives save / load."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0, 1, (200, 6)), rng.normal(3, 2, (150, 6))
+    lead = DomainDetector.fit({"dermoscopic": a, "clinical": b}, features=4)
+    alone = DomainDetector.fit({"dermoscopic": a[:, :4], "clinical": b[:, :4]})
+    x = rng.normal(1, 1, (5, 6))
+    scrambled = x.copy()
+    scrambled[:, 4:] = 1e6
+    for name in ("dermoscopic", "clinical"):
+        np.testing.assert_allclose(lead.distances(x)[name], alone.distances(x[:, :4])[name], rtol=1e-12)
+        np.testing.assert_array_equal(lead.distances(scrambled)[name], lead.distances(x)[name])
+    assert not np.allclose(DomainDetector.fit({"dermoscopic": a}).distances(x)["dermoscopic"],
+                           lead.distances(x)["dermoscopic"])
+    lead.set_thresholds({"dermoscopic": a, "clinical": b}, 0.99)
+    lead.save(tmp_path / "lead.safetensors")
+    again = DomainDetector.load(tmp_path / "lead.safetensors", lead.thresholds)
+    assert again.features == 4
+    np.testing.assert_array_equal(again.distances(x)["clinical"], lead.distances(x)["clinical"])
+    with pytest.raises(ModelBundleError, match="reads 5 embedding columns"):
+        DomainDetector(lead.means, lead.precisions, features=5)
 
 
 @pytest.fixture(scope="module")

@@ -294,3 +294,46 @@ def test_two_domain_pipeline_cross_fits_by_patient_and_reproduces(tmp_path: Path
     for name, r in reproduce(Path(cfg["export"]["out_dir"]), shared_data).items():
         assert r["labels_equal"] and r["max_score_diff"] < 1e-5, name
         assert r["max_metric_diff"] < 1e-6, (name, r["worst_metric"])
+
+
+def test_an_ensemble_of_two_runs_is_trained_exported_and_reproduced(pipeline: dict, tmp_path: Path,
+                                                                    shared_data: Path) -> None:
+    """``heads.ensemble_runs``: a second run (3 layers instead of 2) joins the module's run as an ensemble; its heads
+    (one per backbone, averaged) are fitted on both runs' embeddings side by side; calibrate, evaluate and export use
+    the ensemble backbone; the bundle serves the same numbers (training.reproduce) and the report says what it is."""
+    import torch
+
+    from skintag.model import load_bundle
+    from skintag.model.ensemble import EnsembleBackbone
+    from skintag.model.heads import EnsembleHead
+    from training.__main__ import run_stages
+    from training.report import build_report
+    from training.reproduce import reproduce
+
+    torch.set_num_threads(1)
+    first = pipeline["run"].root
+    cfg = tiny_config(tmp_path, shared_data)
+    cfg["backbone"]["config"]["num_hidden_layers"] = 3
+    cfg["heads"].update(ensemble_runs=[str(first)], ensemble="always")
+    run_stages(cfg, list(STAGES))
+    run = RunDir(cfg["run_dir"])
+    res = pd.read_csv(run.root / "heads" / "results_val.csv")
+    assert set(res.loc[res["candidate"], "backbones"]) == {2}
+    bundle = load_bundle(cfg["export"]["out_dir"])
+    assert isinstance(bundle.backbone, EnsembleBackbone) and bundle.backbone.widths == [32, 32]
+    assert isinstance(bundle.binary_head, EnsembleHead) and bundle.embedding_size == 64
+    assert [m["num_hidden_layers"] for m in bundle.manifest["backbone"]["config"]["members"]] == [3, 2]
+    assert bundle.manifest["choices"]["backbones"] == ["this run", first.name]
+    # the ensemble's embeddings are this run's and the member's, side by side, as the heads were fitted on them
+    va = np.load(run.root / "finetune" / "embeddings_val.npy")
+    member = np.load(first / "finetune" / "embeddings_val.npy")
+    assert va.shape[1] == member.shape[1] == 32
+    for name, r in reproduce(Path(cfg["export"]["out_dir"]), shared_data).items():
+        assert r["labels_equal"] and r["max_score_diff"] < 1e-5, name
+        assert r["max_metric_diff"] < 1e-6, (name, r["worst_metric"])
+    report = build_report(cfg)
+    assert "an ensemble of 2 backbones" in report and f"{first.name} " in report
+    bad = tiny_config(tmp_path / "bad", shared_data)
+    bad["heads"].update(ensemble_runs=[str(tmp_path / "never_built")])
+    with pytest.raises(ConfigError, match="heads.ensemble_runs: .* has no config.json"):
+        run_stages(bad, ["prepare", "heads"])

@@ -21,17 +21,21 @@ def test_shipped_configs_load(name: str) -> None:
     assert Path(cfg["run_dir"]).is_absolute() and Path(cfg["export"]["out_dir"]).is_absolute()
 
 
-def test_every_run_the_demo_compares_is_built_by_a_shipped_config() -> None:
-    """Each of configs/demo.yaml's ``export.compared_runs`` is the ``run_dir`` of one config in configs/, which differs
-    from demo.yaml only where a compared run may (so every row of the card's comparison can be rebuilt)."""
+def test_every_run_the_demo_compares_or_joins_is_built_by_a_shipped_config() -> None:
+    """Each of configs/demo.yaml's ``export.compared_runs`` and ``heads.ensemble_runs`` is the ``run_dir`` of one
+    config in configs/, which differs from demo.yaml only where a compared run may (so every row of the card's
+    comparison and every member of the ensemble can be rebuilt); those configs build no ensemble themselves."""
     from training.stages.evaluate import _comparable
 
     demo = load_config(REPO / "configs" / "demo.yaml")
     by_run = {load_config(p)["run_dir"]: p.name for p in (REPO / "configs").glob("demo_*.yaml")}
-    compared = [str(Path(r) if Path(r).is_absolute() else REPO / r) for r in demo["export"]["compared_runs"]]
-    assert compared and set(compared) <= set(by_run), (compared, by_run)
-    for run in compared:
-        assert _comparable(load_config(REPO / "configs" / by_run[run])) == _comparable(demo), by_run[run]
+    for key in (("export", "compared_runs"), ("heads", "ensemble_runs")):
+        listed = [str(Path(r) if Path(r).is_absolute() else REPO / r) for r in demo[key[0]][key[1]]]
+        assert listed and set(listed) <= set(by_run), (key, listed, by_run)
+        for run in listed:
+            other = load_config(REPO / "configs" / by_run[run])
+            assert _comparable(other) == _comparable(demo), by_run[run]
+            assert other["heads"]["ensemble_runs"] == [], by_run[run]
 
 
 def test_config_errors_name_the_key() -> None:
@@ -46,6 +50,12 @@ def test_config_errors_name_the_key() -> None:
         config_from_dict({**base, "calibrate": {"operating_points": {"s90": 0.9}, "default_operating_point": "s95"}})
     with pytest.raises(ConfigError, match="backbone.config"):
         config_from_dict({**base, "backbone": {"source": "scratch"}})
+    with pytest.raises(ConfigError, match="heads.ensemble_runs must be a list of distinct"):
+        config_from_dict({**base, "heads": {"ensemble_runs": ["runs/a", "runs/a"]}})
+    with pytest.raises(ConfigError, match="'always' needs heads.ensemble_runs"):
+        config_from_dict({**base, "heads": {"ensemble": "always"}})
+    with pytest.raises(ConfigError, match="heads.ensemble='sometimes'"):
+        config_from_dict({**base, "heads": {"ensemble": "sometimes", "ensemble_runs": ["runs/a"]}})
 
 
 def test_class_weights_by_hand() -> None:

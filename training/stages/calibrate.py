@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from training.rundir import RunDir, read_json, write_json
-from training.stages.heads import embedding_source, load_shipped_heads, load_variant, read_choice
+from training.stages.heads import embedding_source, load_shipped_heads, load_variant, member_widths, read_choice
 
 STAGE = "calibrate"
 NOISE_IMAGES = 64
@@ -45,13 +45,23 @@ def _groups(rows: pd.DataFrame) -> np.ndarray | None:
 
 
 def final_backbone(cfg: dict[str, Any], run: RunDir, *, stage: str) -> Any:
+    """The backbone the bundle ships: the fine-tuned one (or the starting one); when the heads stage chose an ensemble,
+    an :class:`~skintag.model.ensemble.EnsembleBackbone` of this run's and each member run's fine-tuned backbone."""
     from skintag.model.backbone import load_backbone
+    from skintag.model.ensemble import EnsembleBackbone
     from training.common import initial_backbone
     from training.stages.finetune import best_backbone_dir
+    from training.stages.heads import member_root
 
-    if cfg["finetune"]["enabled"]:
-        return load_backbone(run.require(best_backbone_dir(run), stage=stage, producer="finetune"))
-    return initial_backbone(cfg)
+    if not cfg["finetune"]["enabled"]:
+        return initial_backbone(cfg)
+    own = load_backbone(run.require(best_backbone_dir(run), stage=stage, producer="finetune"))
+    members = read_choice(run, stage=stage).get("members") or []
+    if not members:
+        return own
+    others = [RunDir(member_root(m)) for m in members]
+    return EnsembleBackbone([own, *(load_backbone(r.require(best_backbone_dir(r), stage=stage, producer="finetune"))
+                                    for r in others)]).eval()
 
 
 def domain_embeddings(cfg: dict[str, Any], run: RunDir, rows: pd.DataFrame, variant: str, *, stage: str) -> np.ndarray:
@@ -96,10 +106,43 @@ def recognition_rate(detector: Any, name: str, emb: np.ndarray, own_dist: np.nda
     return float(np.mean((best == name) & (rel[name] <= 1.0)))
 
 
+def fit_detector(primary: str, X_tr: np.ndarray, X_va: np.ndarray, data: dict[str, Any], fits: dict[str, Any],
+                 others: list[str], q: float, features: int | None, noise: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """The domain detector on the primary domain's training embeddings and each other domain's photos (the first
+    ``features`` columns when given), thresholds at the ``q`` quantile of validation (other domains: out-of-fold)
+    distances, and its validation numbers: each domain's out-of-fold recognition, the primary-vs-other AUROC, and the
+    share of uniform-noise images it refuses."""
+    from skintag.model.domains import DomainDetector
+    from skintag.stats import auroc as binary_auc
+
+    detector = DomainDetector.fit({primary: X_tr, **{n: data[n][1] for n in others}}, features=features)
+    detector.set_thresholds({primary: X_va}, q)
+    oof_dist: dict[str, np.ndarray] = {}
+    for name in others:
+        emb, fold = data[name][1], fits[name].folds
+        d = np.zeros(len(emb))
+        for f in np.unique(fold):
+            part = DomainDetector.fit({name: emb[fold != f]}, features=features)
+            d[fold == f] = part.distances(emb[fold == f])[name]
+        oof_dist[name] = d
+        detector.thresholds[name] = float(np.quantile(d, q))
+    val_dist = detector.distances(X_va)
+    validation: dict[str, Any] = {"quantile": q}
+    own = {primary: (X_va, val_dist[primary]), **{n: (data[n][1], oof_dist[n]) for n in others}}
+    for name in others:
+        y_sep = np.r_[np.zeros(len(X_va)), np.ones(len(data[name][1]))]
+        validation[f"auroc_{primary}_vs_{name}"] = binary_auc(
+            y_sep, np.r_[val_dist[primary], detector.distances(data[name][1])[primary]])
+    validation["recognised_in_domain"] = {name: recognition_rate(detector, name, emb, dist, fits[name].folds, q)
+                                          for name, (emb, dist) in own.items()}
+    validation["noise_out_of_domain"] = float(np.mean([not d.in_domain for d in detector.decide(noise)]))
+    validation["n_noise"] = len(noise)
+    return detector, validation
+
+
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     from skintag.model.calibration import Calibrator, threshold_for_sensitivity
-    from skintag.model.domains import DomainDetector, cross_fit_domain, domain_entry
-    from skintag.stats import auroc as binary_auc
+    from skintag.model.domains import cross_fit_domain, domain_entry
     from training.common import setup_torch
 
     setup_torch(cfg)
@@ -115,8 +158,9 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
 
     primary = dom["primary"]
     val_rows = run.rows("val", stage=STAGE)
-    X_va = load_variant(run, source, "val", variant, stage=STAGE)
-    X_tr = load_variant(run, source, "train", variant, stage=STAGE)
+    members = choice.get("members") or []
+    X_va = load_variant(run, source, "val", variant, stage=STAGE, members=members)
+    X_tr = load_variant(run, source, "train", variant, stage=STAGE, members=members)
     data = {primary: (val_rows, X_va, cfg["calibrate"]["method"], list(cfg["data"]["datasets"]))}
     for name, datasets in dom["others"].items():
         rows = run.domain_rows(name, stage=STAGE)
@@ -154,35 +198,21 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
               f"MODERATE {a['sensitivity'][0]:.3f} [{a['sensitivity'][1]:.3f}, {a['sensitivity'][2]:.3f}], "
               f"specificity {a['specificity'][0]:.3f}; thresholds {fit.thresholds}")
 
-    # detector
+    # detector: on the whole embedding, or (an ensemble) on its lead tower's columns only, chosen on validation
     q = float(dom["detector_quantile"])
-    train_emb = {primary: X_tr, **{n: data[n][1] for n in dom["others"]}}
-    detector = DomainDetector.fit(train_emb)
-    detector.set_thresholds({primary: X_va}, q)
-    oof_dist: dict[str, np.ndarray] = {}
-    for name in dom["others"]:
-        emb, fold = data[name][1], fits[name].folds
-        d = np.zeros(len(emb))
-        for f in np.unique(fold):
-            part = DomainDetector.fit({name: emb[fold != f]})
-            d[fold == f] = part.distances(emb[fold == f])[name]
-        oof_dist[name] = d
-        detector.thresholds[name] = float(np.quantile(d, q))
-    val_dist = detector.distances(X_va)
-    validation: dict[str, Any] = {"quantile": q}
-    own = {primary: (X_va, val_dist[primary]), **{n: (data[n][1], oof_dist[n]) for n in dom["others"]}}
-    recognised = {name: recognition_rate(detector, name, emb, dist, fits[name].folds, q)
-                  for name, (emb, dist) in own.items()}
-    for name in dom["others"]:
-        y_sep = np.r_[np.zeros(len(X_va)), np.ones(len(data[name][1]))]
-        validation[f"auroc_{primary}_vs_{name}"] = binary_auc(
-            y_sep, np.r_[val_dist[primary], detector.distances(data[name][1])[primary]])
     noise = noise_embeddings(cfg, run, variant, NOISE_IMAGES, seed)
-    validation["recognised_in_domain"] = recognised
-    validation["noise_out_of_domain"] = float(np.mean([not d.in_domain for d in detector.decide(noise)]))
-    validation["n_noise"] = NOISE_IMAGES
+    options = {"whole embedding": None}
+    if members:
+        options["lead tower"] = member_widths(run, source, variant, members)[0]
+    fitted = {label: fit_detector(primary, X_tr, X_va, data, fits, list(dom["others"]), q, features, noise)
+              for label, features in options.items()}
+    reads = max(fitted, key=lambda k: (min(fitted[k][1]["recognised_in_domain"].values()), k == "whole embedding"))
+    detector, validation = fitted[reads]
+    validation["reads"] = reads
+    if len(fitted) > 1:
+        validation["alternatives"] = {k: v[1]["recognised_in_domain"] for k, v in fitted.items()}
     detector.save(out / "detector.safetensors")
-    print(f"[calibrate] detector thresholds {detector.thresholds}; validation {validation}")
+    print(f"[calibrate] detector on the {reads}: thresholds {detector.thresholds}; validation {validation}")
 
     # the primary domain's calibrator also fills the bundle's top-level calibration and operating points
     p_fit, y_va = fits[primary], val_rows["malignant"].to_numpy(int)

@@ -235,7 +235,10 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
         "name": cfg["name"],
         "version": cfg["version"],
         "description": f"SigLIP vision encoder ({'trained from scratch' if cfg['backbone']['source'] == 'scratch' else cfg['backbone']['source']}) "
-        f"with {choice['family']} heads, trained by `python -m training all` on {', '.join(cfg['data']['datasets'])}"
+        f"with {choice['family']} heads"
+        + (f" (an ensemble of {1 + len(choice['members'])} such backbones trained on the same split, one head each, "
+           "probabilities averaged)" if choice.get("members") else "")
+        + f", trained by `python -m training all` on {', '.join(cfg['data']['datasets'])}"
         + "".join(f"; {name} domain: {', '.join(ds)} (calibrated by patient-grouped cross-fitting)"
                   for name, ds in cfg["domains"]["others"].items()) + ".",
         "licence": ex["license"],
@@ -262,6 +265,7 @@ def assemble_bundle(cfg: dict[str, Any], run: RunDir, out_dir: Path, *, extra_fi
                     "eval/results_val.csv; the test split is not read",
             "head_family": choice["family"],
             "test_time_augmentation": choice["tta"],
+            "backbones": ["this run", *(Path(m).name for m in choice.get("members") or [])],
             "validation": choice["val"],
             "training_length": {"best_epoch": ft["best_epoch"] if ft else None,
                                 "epochs_run": ft["epochs_run"] if ft else None,
@@ -307,8 +311,15 @@ def run_summary(root: Path, *, this_run: bool = False) -> dict[str, Any]:
             "best_epoch": hist["best_epoch"], "best_val": hist["best_val"],
             "backbone": {k: size.get(k) for k in BACKBONE_SIZE}
                         | {"parameters": hist.get("trainable_backbone_parameters")},
-            "heads": f"{choice['family']} + {choice['tta']}", **choice["val"],
+            "heads": heads_text(choice), "members": [Path(m).name for m in choice.get("members") or []],
+            **choice["val"],
             "detector_recognised": dict(detector["recognised_in_domain"]), "test": test}
+
+
+def heads_text(choice: dict[str, Any]) -> str:
+    """The heads a run chose, in words: family + test-time augmentation, and the ensemble's size if any."""
+    members = choice.get("members") or []
+    return f"{choice['family']} + {choice['tta']}" + (f", mean of {1 + len(members)} backbones" if members else "")
 
 
 #: The backbone config keys that set its size (a compared run may differ in them).
@@ -316,7 +327,8 @@ BACKBONE_SIZE = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_a
 #: What a compared run may differ in from this config: its training length, its backbone's size, where it lives and
 #: what it exports (a section: None = all of it, else the dotted keys inside it).
 COMPARED_RUN_FREE = {"run_dir": None, "version": None, "name": None, "export": None,
-                     "finetune": ("epochs", "patience"), "backbone": tuple(f"config.{k}" for k in BACKBONE_SIZE)}
+                     "finetune": ("epochs", "patience"), "backbone": tuple(f"config.{k}" for k in BACKBONE_SIZE),
+                     "heads": ("ensemble_runs", "ensemble")}
 #: Files a compared run must have: it was run through ``calibrate`` (validation and the other domains' out-of-fold
 #: photos only; ``evaluate`` is not needed).
 COMPARED_RUN_FILES = ("config.json", "prepare/DONE.json", "finetune/history.json", "heads/choice.json",
@@ -348,21 +360,29 @@ def compared_run_dirs(cfg: dict[str, Any]) -> list[Path]:
     ConfigError
         Naming the run and what is missing or different, and how to build it.
     """
+    return sibling_run_dirs(cfg, cfg["export"].get("compared_runs") or [], "export.compared_runs", COMPARED_RUN_FILES,
+                            "prepare, embed, finetune, heads and calibrate")
+
+
+def sibling_run_dirs(cfg: dict[str, Any], paths: list[str], key: str, files: tuple[str, ...],
+                     stages: str) -> list[Path]:
+    """The run directories listed under config ``key`` (relative to the repository), each holding ``files`` (written
+    by its ``stages``) and run with this config except the training length and backbone size
+    (:data:`COMPARED_RUN_FREE`); see :func:`compared_run_dirs`."""
     from skintag.errors import ConfigError
     from skintag.settings import REPO_ROOT
 
-    roots = [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in cfg["export"].get("compared_runs") or []]
+    roots = [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in paths]
     for root in roots:
-        missing = [f for f in COMPARED_RUN_FILES if not (root / f).is_file()]
+        missing = [f for f in files if not (root / f).is_file()]
         if missing:
             raise ConfigError(
-                f"export.compared_runs: {root} has no {missing[0]}. Build that run first with the stages prepare, "
-                "embed, finetune, heads and calibrate of its config (for the demo: the configs/demo_*.yaml with that "
-                "run_dir), or remove it from the list.")
+                f"{key}: {root} has no {missing[0]}. Build that run first with the stages {stages} of its config "
+                "(for the demo: the configs/demo_*.yaml with that run_dir), or remove it from the list.")
         theirs, ours = _comparable(json.loads((root / "config.json").read_text())), _comparable(cfg)
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         if differ:
-            raise ConfigError(f"export.compared_runs: {root} differs from this config in {differ}, not only in the "
+            raise ConfigError(f"{key}: {root} differs from this config in {differ}, not only in the "
                               "training length or backbone size; only such runs compare")
     return roots
 

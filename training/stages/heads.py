@@ -11,6 +11,8 @@ the results table. Nothing here reads test rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,10 +98,57 @@ def _families(cfg: dict[str, Any]) -> list[str]:
     return ["xgboost", "logistic"] if fam == "auto" else [fam]
 
 
-def load_variant(run: RunDir, source: str, split: str, variant: str, *, stage: str) -> np.ndarray:
+def load_variant(run: RunDir, source: str, split: str, variant: str, *, stage: str,
+                 members: Sequence[str | Path] = ()) -> np.ndarray:
+    """A split's embeddings in one variant; with ``members`` (ensemble run directories), this run's and each member
+    run's side by side, in that order (the embedding of the ensemble backbone)."""
     suffix = "_tta" if variant == "dihedral8" else ""
-    path = run.require(run.root / source / f"embeddings_{split}{suffix}.npy", stage=stage, producer=source)
-    return np.load(path)
+    parts = []
+    for r in (run, *(RunDir(member_root(m)) for m in members)):
+        parts.append(np.load(r.require(r.root / source / f"embeddings_{split}{suffix}.npy", stage=stage,
+                                       producer=source)))
+    if len({len(p) for p in parts}) > 1:
+        raise RuntimeError(f"ensemble members' {split} embeddings differ in length ({[len(p) for p in parts]}); "
+                           "they must come from the same split")
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def member_root(path: str | Path) -> Path:
+    """An ensemble member's run directory (relative paths are relative to the repository)."""
+    from skintag.settings import REPO_ROOT
+
+    return Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+
+
+def ensemble_members(cfg: dict[str, Any], run: RunDir) -> list[str]:
+    """``heads.ensemble_runs``, checked: each a run of this config but the training length and backbone size
+    (:func:`training.stages.evaluate.sibling_run_dirs`), fine-tuned on this run's split. Empty: no ensemble."""
+    from skintag.errors import ConfigError
+    from training.rundir import read_json
+
+    members = [str(p) for p in cfg["heads"].get("ensemble_runs") or []]
+    if not members:
+        return []
+    if not cfg["finetune"]["enabled"]:
+        raise ConfigError("heads.ensemble_runs: an ensemble joins fine-tuned backbones; this config does not fine-tune")
+    split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]
+    for root in ensemble_run_dirs(cfg):
+        if read_json(root / "prepare" / "DONE.json")["split_sha256"] != split:
+            raise ConfigError(f"heads.ensemble_runs: {root} used another split; an ensemble's members share one")
+    return members
+
+
+#: Files an ensemble member run must have: its split and its fine-tuned backbone with its embeddings.
+ENSEMBLE_RUN_FILES = ("config.json", "prepare/DONE.json", "finetune/DONE.json", "finetune/history.json")
+
+
+def ensemble_run_dirs(cfg: dict[str, Any]) -> list[Path]:
+    """The directories of ``heads.ensemble_runs``, checked as compared runs are
+    (:func:`training.stages.evaluate.sibling_run_dirs`) but needing only their stages up to ``finetune``."""
+    from training.stages.evaluate import sibling_run_dirs
+
+    return sibling_run_dirs(cfg, list(cfg["heads"].get("ensemble_runs") or []), "heads.ensemble_runs",
+                            ENSEMBLE_RUN_FILES, "prepare, embed and finetune")
 
 
 def choose(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -109,7 +158,7 @@ def choose(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 
 
 def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
-    from skintag.model.heads import LogisticHead, XGBHead
+    from skintag.model.heads import EnsembleHead, LogisticHead, XGBHead
 
     out = run.stage_dir(STAGE)
     train_rows = run.rows("train", stage=STAGE)
@@ -123,70 +172,97 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     info: dict[str, Any] = {"embeddings": source}
     fitted: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def fit_family(family: str, Xt: np.ndarray, Xv: np.ndarray) -> dict[str, Any]:
+    def one_head(family: str, kind: str) -> Any:
+        if family == "xgboost":
+            return XGBHead(kind, dict(cfg["heads"][f"xgb_{kind}"]))
+        return LogisticHead(kind)
+
+    def fit_family(family: str, Xt: np.ndarray, Xv: np.ndarray, widths: list[int] | None = None) -> dict[str, Any]:
         heads = {}
         for kind in ("binary", "condition"):
-            if family == "xgboost":
-                head = XGBHead(kind, dict(cfg["heads"][f"xgb_{kind}"]))
-                head.fit(Xt, y_tr[kind], sample_weight=w_tr, X_val=Xv, y_val=y_va[kind], w_val=w_va,
-                         early_stopping_rounds=es)
-            else:
-                head = LogisticHead(kind).fit(Xt, y_tr[kind], sample_weight=w_tr, X_val=Xv, y_val=y_va[kind], w_val=w_va)
-            heads[kind] = head
+            head = one_head(family, kind) if widths is None else \
+                EnsembleHead([one_head(family, kind) for _ in widths], widths)
+            heads[kind] = head.fit(Xt, y_tr[kind], sample_weight=w_tr, X_val=Xv, y_val=y_va[kind], w_val=w_va,
+                                   early_stopping_rounds=es if family == "xgboost" else None)
         return heads
 
+    members = ensemble_members(cfg, run)
     for variant in _variants(cfg):
-        X_tr = load_variant(run, source, "train", variant, stage=STAGE)
-        X_va = load_variant(run, source, "val", variant, stage=STAGE)
-        if len(X_tr) != len(train_rows) or len(X_va) != len(val_rows):
-            raise RuntimeError(
-                f"{source} embeddings ({len(X_tr)} train, {len(X_va)} val) do not match the prepared table "
-                f"({len(train_rows)}, {len(val_rows)}); rerun `{source}` after `prepare`"
-            )
-        for family in _families(cfg):
-            heads = fitted[(family, variant)] = fit_family(family, X_tr, X_va)
-            row = val_row(family, source, heads["binary"].predict_proba(X_va), heads["condition"].predict_proba(X_va),
-                          val_rows)
-            results.append({**row, "tta": variant, "candidate": True})
+        for team in _teams(cfg, members):
+            X_tr = load_variant(run, source, "train", variant, stage=STAGE, members=team)
+            X_va = load_variant(run, source, "val", variant, stage=STAGE, members=team)
+            if len(X_tr) != len(train_rows) or len(X_va) != len(val_rows):
+                raise RuntimeError(
+                    f"{source} embeddings ({len(X_tr)} train, {len(X_va)} val) do not match the prepared table "
+                    f"({len(train_rows)}, {len(val_rows)}); rerun `{source}` after `prepare`"
+                )
+            widths = member_widths(run, source, variant, team) if team else None
+            for family in _families(cfg):
+                heads = fitted[(family, variant, len(team))] = fit_family(family, X_tr, X_va, widths)
+                row = val_row(family, source, heads["binary"].predict_proba(X_va),
+                              heads["condition"].predict_proba(X_va), val_rows)
+                results.append({**row, "tta": variant, "backbones": 1 + len(team), "candidate": True})
     chosen = choose(results, cfg["heads"]["select_metric"])
-    family, variant = chosen["model"], chosen["tta"]
-    heads = fitted[(family, variant)]
+    family, variant, n_backbones = chosen["model"], chosen["tta"], chosen["backbones"]
+    team = members if n_backbones > 1 else []
+    heads = fitted[(family, variant, len(team))]
     for kind, head in heads.items():
-        head.save(out / shipped_name(kind, family))
-        if family == "xgboost":
+        head.save(out / shipped_name(kind, family, ensemble=bool(team)))
+        if family == "xgboost" and not team:
             info[f"xgb_{kind}_best_iteration"] = head.best_iteration_
-    choice = {"family": family, "tta": variant, "metric": cfg["heads"]["select_metric"],
+    choice = {"family": family, "tta": variant, "members": team, "metric": cfg["heads"]["select_metric"],
               "val": {k: chosen[k] for k in ("val_accuracy", "val_macro_auc", "val_malignant_auc")}}
     write_json(out / "choice.json", choice)
     X_tr = load_variant(run, source, "train", variant, stage=STAGE)
     X_va = load_variant(run, source, "val", variant, stage=STAGE)
-    for kind in ("binary", "condition"):
-        logit = fitted.get(("logistic", variant), {}).get(kind) or LogisticHead(kind).fit(
+    for kind in ("binary", "condition"):  # the baseline: logistic on this run's own backbone
+        logit = fitted.get(("logistic", variant, 0), {}).get(kind) or LogisticHead(kind).fit(
             X_tr, y_tr[kind], sample_weight=w_tr, X_val=X_va, y_val=y_va[kind], w_val=w_va)
         logit.save(out / f"logistic_{kind}.json")
     majority = {k: MajorityBaseline(k).fit(X_tr, y_tr[k], sample_weight=w_tr) for k in ("binary", "condition")}
     write_json(out / "majority.json", {k: m.to_dict() for k, m in majority.items()})
     results.append({**val_row("majority", "-", majority["binary"].predict_proba(X_va),
-                              majority["condition"].predict_proba(X_va), val_rows), "tta": "-", "candidate": False})
+                              majority["condition"].predict_proba(X_va), val_rows), "tta": "-", "backbones": 1,
+                    "candidate": False})
     if source == "finetune" and run.is_done("embed"):
         Xt0, Xv0 = (load_embeddings(run, "embed", s, stage=STAGE) for s in ("train", "val"))
         h0 = fit_family("xgboost", Xt0, Xv0)
         results.append({**val_row("xgboost (frozen backbone)", "embed", h0["binary"].predict_proba(Xv0),
-                                  h0["condition"].predict_proba(Xv0), val_rows), "tta": "single", "candidate": False})
+                                  h0["condition"].predict_proba(Xv0), val_rows), "tta": "single", "backbones": 1,
+                        "candidate": False})
 
     table = pd.DataFrame(results)
-    table["chosen"] = [(r["model"], r["tta"]) == (family, variant) and r["candidate"] for r in results]
+    table["chosen"] = [(r["model"], r["tta"], r.get("backbones")) == (family, variant, n_backbones) and r["candidate"]
+                       for r in results]
     table.to_csv(out / "results_val.csv", index=False)
     print("[heads] validation results:\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"[heads] chosen on validation {choice['metric']}: {family} heads, test-time augmentation {variant}")
+    print(f"[heads] chosen on validation {choice['metric']}: {family} heads, test-time augmentation {variant}, "
+          f"{n_backbones} backbone(s)")
     info["results_val"] = results
     info["choice"] = choice
     run.done(STAGE, info)
     return info
 
 
-def shipped_name(kind: str, family: str) -> str:
+def shipped_name(kind: str, family: str, *, ensemble: bool = False) -> str:
+    """The file of a shipped head: ``xgb_<kind>.ubj`` or ``shipped_<kind>.json`` for one backbone; an ensemble's heads
+    are ``ensemble_<kind>.json`` (with one member file each beside it)."""
+    if ensemble:
+        return f"ensemble_{kind}.json"
     return f"{'xgb' if family == 'xgboost' else 'shipped'}_{kind}.{'ubj' if family == 'xgboost' else 'json'}"
+
+
+def _teams(cfg: dict[str, Any], members: list[str]) -> list[list[str]]:
+    """The backbone sets to compare: this one alone and/or with the ensemble members (``heads.ensemble``)."""
+    if not members:
+        return [[]]
+    return [members] if cfg["heads"]["ensemble"] == "always" else [[], members]
+
+
+def member_widths(run: RunDir, source: str, variant: str, members: Sequence[str]) -> list[int]:
+    """Embedding width of this run's backbone and of each member's, from their validation embeddings."""
+    return [int(load_variant(r, source, "val", variant, stage=STAGE).shape[1])
+            for r in (run, *(RunDir(member_root(m)) for m in members))]
 
 
 def read_choice(run: RunDir, *, stage: str) -> dict[str, Any]:
@@ -200,9 +276,11 @@ def load_shipped_heads(run: RunDir, *, stage: str) -> dict[str, Any]:
     """The XGBoost heads that go into the bundle."""
     from skintag.model.heads import load_head
 
-    family = read_choice(run, stage=stage)["family"]
+    choice = read_choice(run, stage=stage)
+    family, ensemble = choice["family"], bool(choice.get("members"))
     return {
-        kind: load_head(run.require(run.root / STAGE / shipped_name(kind, family), stage=stage, producer=STAGE), family)
+        kind: load_head(run.require(run.root / STAGE / shipped_name(kind, family, ensemble=ensemble), stage=stage,
+                                    producer=STAGE), "ensemble" if ensemble else family)
         for kind in ("binary", "condition")
     }
 
