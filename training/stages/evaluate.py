@@ -197,7 +197,8 @@ def evaluate_predictions(pred: pd.DataFrame, cfg: dict[str, Any], *, operating_p
 
 
 def _baselines(run: RunDir, emb: np.ndarray, rows: pd.DataFrame, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Point estimates of the baselines on the same rows (results table; nothing is selected on test)."""
+    """Point estimates of the baselines on the same rows (results table; nothing is selected on test). The baselines
+    were fitted on this run's own backbone: with an ensemble they read its lead tower's columns (the first ones)."""
     from skintag.metrics import accuracy, macro_auc_ovr
     from skintag.stats import auroc as binary_auc
     from training.stages.heads import load_baselines
@@ -206,7 +207,8 @@ def _baselines(run: RunDir, emb: np.ndarray, rows: pd.DataFrame, cfg: dict[str, 
     cond = rows["condition_id"].to_numpy(int)
     out = {}
     for name, heads in load_baselines(run, stage=STAGE).items():
-        pb, pc = heads["binary"].predict_proba(emb), heads["condition"].predict_proba(emb)
+        width = getattr(heads["binary"], "n_features_", emb.shape[1])
+        pb, pc = heads["binary"].predict_proba(emb[:, :width]), heads["condition"].predict_proba(emb[:, :width])
         out[name] = {"malignant_auc": binary_auc(y, pb), "accuracy": accuracy(cond, pc), "macro_auc_ovr": macro_auc_ovr(cond, pc)}
     return out
 
