@@ -88,6 +88,15 @@ def _total_seconds(cfg: dict[str, Any]) -> tuple[float, float]:
     return total, train_s
 
 
+def member_finetune_seconds(run: Path) -> dict[str, float]:
+    """{run name: seconds of fine-tuning epochs} of each other backbone in the run's chosen ensemble (empty: none)."""
+    choice = run / "heads" / "choice.json"
+    members = (json.loads(choice.read_text()).get("members") or []) if choice.is_file() else []
+    return {Path(m).name: sum(e["seconds"] for e in
+                              json.loads((member_root(m) / "finetune" / "history.json").read_text())["history"])
+            for m in members}
+
+
 def readme_block(cfg: dict[str, Any], config_path: str) -> str:
     """The README's demo-model section: rebuild command, its measured time, and the test metrics table."""
     bundle = Path(cfg["export"]["out_dir"])
@@ -95,6 +104,7 @@ def readme_block(cfg: dict[str, Any], config_path: str) -> str:
     test_name = test_set_name(cfg)
     total, train_s = _total_seconds(cfg)
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    others = member_finetune_seconds(Path(cfg["run_dir"]))
     return "\n".join([
         README_BEGIN,
         "```bash",
@@ -102,7 +112,10 @@ def readme_block(cfg: dict[str, Any], config_path: str) -> str:
         "```",
         "",
         f"Measured run time on this 2-core CPU machine (shared with other jobs, torch threads = {cfg['threads']}): "
-        f"**{_minutes(total)}** ({_minutes(train_s)} of it fine-tuning). Bundle size {size / 1e6:.2f} MB.",
+        f"**{_minutes(total)}** ({_minutes(train_s)} of it fine-tuning)"
+        + (f", after the ensemble's other {len(others)} backbones were fine-tuned by their own configs "
+           f"({_minutes(sum(others.values()))} of fine-tuning epochs in all)" if others else "")
+        + f". Bundle size {size / 1e6:.2f} MB.",
         "",
         f"DermaMNIST official test split ({test_name}, read only by `evaluate`; the model card's known limits give its "
         "history), beside MedMNIST v2:",
@@ -262,15 +275,11 @@ def build_report(cfg: dict[str, Any], config_path: str = "<config>") -> str:
             "Stage times are those of the last run of each stage (`timings.json`); a rerun of `all` skips finished "
             "fine-tuning (its outputs match the config), so the fine-tuning row is the sum of the training run's epoch "
             "times (each epoch's training pass and validation), without its checkpoint writes and re-embedding.", ""]
-    members = (json.loads((run / "heads" / "choice.json").read_text()).get("members") or []
-               if (run / "heads" / "choice.json").is_file() else [])
+    members = member_finetune_seconds(run)
     if members:
-        spent = []
-        for m in members:
-            h = json.loads((member_root(m) / "finetune" / "history.json").read_text())
-            spent.append(f"{Path(m).name} {_minutes(sum(e['seconds'] for e in h['history']))}")
         out += ["The ensemble's other backbones were fine-tuned by their own configs (fine-tuning epochs: "
-                + ", ".join(spent) + "); their times are not in the total above.", ""]
+                + ", ".join(f"{name} {_minutes(sec)}" for name, sec in members.items())
+                + "); their times are not in the total above.", ""]
 
     bb = manifest["backbone"]
     out += ["## Model", "",
