@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from skintag.errors import BadImageError, SkintagError
+from skintag.explain.attention import attention_scope
 from skintag.images import draw_crop_box
 from skintag.triage import DISCLAIMER, TriageSettings
 from skintag.ui import triage as ui
@@ -101,6 +102,8 @@ with pictures:
     ui.render_quality(result)
     if overlays:
         st.markdown("**Why: where the model looked**")
+        if scope := attention_scope(bundle.backbone):
+            st.caption(scope)
         run_sanity = st.button("Check the maps against a randomised model", key="sanity_btn",
                                help="Adebayo et al. (2018): a faithful map must change when the trained weights are "
                                     "replaced by random ones (Spearman ρ between the two maps of this image).")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from skintag.batch import Item, read_zip, worklist_csv, worklist_frame
 from skintag.errors import SkintagError
+from skintag.explain.attention import attention_scope
 from skintag.triage import DISCLAIMER, TriageSettings, triage, triage_many
 from skintag.ui import caselog as ui
 from skintag.ui import triage as triage_ui
@@ -130,6 +131,8 @@ with left:
     st.image(detailed.image, caption=f"{safe_md(row['file'])} — as scored", width="stretch")
     for col, (caption, img) in zip(st.columns(max(1, len(overlays))), overlays.items(), strict=False):
         col.image(img, caption=caption, width="stretch")
+    if overlays and (scope := attention_scope(bundle.backbone)):
+        st.caption(scope)
     from skintag.documents.case_report import render_report_html
 
     st.download_button("Download report (HTML)", render_report_html(detailed, overlays=overlays),

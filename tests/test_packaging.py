@@ -23,7 +23,8 @@ from skintag.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [
     "streamlit_app.py", ".streamlit/config.toml", "configs/categories.yaml", "models/demo/manifest.json",
-    "models/demo/backbone/model.safetensors", "models/demo/heads/binary.json", "models/demo/eval/metrics.json",
+    "models/demo/backbone/ensemble.json", "models/demo/backbone/0/model.safetensors", "models/demo/heads/binary.json",
+    "models/demo/eval/metrics.json",
 ]
 SHIPPED += [f"app_pages/{p.name}" for p in (REPO / "app_pages").glob("*.py")]
 SHIPPED += [f"data_cards/{p.name}" for p in (REPO / "data_cards").glob("*.md")]

@@ -96,7 +96,7 @@ def test_health_ready_and_model(api, demo_bundle):
     assert got["default_operating_point"] == manifest["default_operating_point"]
     assert got["class_names"] == manifest["class_names"] and len(got["class_names"]) == 10
     assert got["category_map"] == manifest["category_map"]
-    assert (got["image_size"], got["embedding_size"]) == (28, 128)
+    assert (got["image_size"], got["embedding_size"]) == (manifest["image_size"], manifest["embedding_size"]) == (28, 576)
     assert got["accepted_domains"] == ["dermoscopic", "clinical", "auto"]
     from skintag.triage import DOMAIN_CHOICES
 

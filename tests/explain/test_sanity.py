@@ -116,7 +116,8 @@ DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 
 def test_demo_bundle_maps_change_when_its_trained_backbone_is_randomised(ham_dir, pad_dir):
-    """The shipped demo bundle (a SigLIP trained from scratch on DermaMNIST) on 16 real photos."""
+    """The shipped demo bundle (an ensemble of SigLIP towers trained from scratch on DermaMNIST; its attention maps are
+    the lead tower's) on 16 real photos for the attention maps, 8 of them for SHAP (the whole ensemble, slower)."""
     from PIL import Image
 
     from skintag.model import load_bundle
@@ -128,6 +129,7 @@ def test_demo_bundle_maps_change_when_its_trained_backbone_is_randomised(ham_dir
         # mean |ρ| over 16 images measured 0.25-0.31, bound 0.5: margin ≥ 0.19
         res = attention_sanity(bundle, images, kind="rollout", random_state=random_state)
         assert res.passed, res.summary()
-    # SHAP mean |ρ| over the 16 images measured 0.20-0.22 (3 images: 0.08-0.12), bound 0.5: margin ≥ 0.28
-    shap_res = shap_sanity(bundle, images, max_evals=60, masker="blur(8,8)", random_state=0)
-    assert shap_res.passed and len(shap_res.correlations) == 16, shap_res.summary()
+    # SHAP of the 4-tower ensemble, mean |ρ| measured 0.29 over these 8 images (0.32 over all 16), bound 0.5: margin 0.2
+    few = images[:4] + images[8:12]
+    shap_res = shap_sanity(bundle, few, max_evals=60, masker="blur(8,8)", random_state=0)
+    assert shap_res.passed and len(shap_res.correlations) == 8, shap_res.summary()

@@ -27,13 +27,13 @@ def test_demo_manifest_typed_fields(raw):
     assert isinstance(m, Manifest) and isinstance(m, Mapping)
     assert (m.name, m.version, m.format_version) == ("demo", raw["version"], 2)
     assert m.version == yaml.safe_load((DEMO.parent.parent / "configs" / "demo.yaml").read_text())["version"]
-    assert m.image_size == 28 and m.embedding_size == 128 and m.preprocessing["resample"] == "bicubic"
+    assert m.image_size == 28 and m.embedding_size == sum(t["hidden_size"] for t in raw["backbone"]["config"]["members"]) and m.preprocessing["resample"] == "bicubic"
     assert len(m.class_names) == 10 and m.class_names[0] == "Melanoma"
     assert m.category_map[0] == "malignant" and m.category_map[4] == "benign" and m.category_map[8] == "inflammatory"
     derm = raw["domains"]["dermoscopic"]["thresholds"]  # the top-level thresholds are the default domain's
     assert dict(m.thresholds) == {"moderate": derm["moderate"], "high": derm["high"]}
     assert m.operating_points["screening"] == derm["screening"] and m.default_operating_point == "screening"
-    assert m.heads["binary"] == HeadEntry(type="logistic", file="heads/binary.json")
+    assert m.heads["binary"] == HeadEntry(type="ensemble", file="heads/binary.json")
     assert m.backbone.source == "local" and m.backbone.path == "backbone/" and m.backbone.config["patch_size"] == 4
     assert m.calibration_file == raw["calibration"]["file"] and dict(m.files) == raw["files"]
     assert m.training_data == raw["training_data"]

@@ -34,24 +34,41 @@ def test_demo_bundle_is_small_and_loads_offline(monkeypatch: pytest.MonkeyPatch)
     assert bundle.name == "demo" and bundle.image_size == 28
     assert bundle.manifest["backbone"]["source"] == "local"
     size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
-    assert size <= 25 * 1024 * 1024
+    # four towers of 1.4-3.1 M float32 parameters (8.5 M in all) ship in the repository and the wheel
+    assert size <= 40 * 1024 * 1024
 
 
 def test_dermamnist_test_metrics_reproduce(metrics: dict, shared_data: Path, dermamnist_dir: Path) -> None:
     import torch
 
     torch.set_num_threads(1)
-    r = reproduce(DEMO, shared_data, sets=["dermamnist_test"])["dermamnist_test"]
-    assert r["n"] == 2005 == metrics["sets"]["dermamnist_test"]["overall"]["n"]
-    assert r["labels_equal"]
-    assert r["metrics_compared"] >= 20
-    # With this machine's torch kernels (AVX2) every score and number reproduces exactly. Other CPUs' kernel sets
-    # round differently (../shared/tools/cpu-matrix: no-SIMD measured max |Δscore| 4.6e-4, the size of one isotonic
-    # step), so there a few of the 2005 predictions may cross a threshold: scores must agree within 2e-3 and every
-    # reported number within 0.01.
-    exact = r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
+    # The bundle predicts the first 300 test images again (all 2005 through the 4-tower ensemble take ~6 min here;
+    # `python -m training.reproduce` does them all); every reported metric is recomputed from the shipped table.
+    r = reproduce(DEMO, shared_data, sets=["dermamnist_test"], limits={"dermamnist_test": 300})["dermamnist_test"]
+    assert r["labels_equal"] and r["n"] == 300
+    # With this machine's torch kernels (AVX2) every score reproduces exactly. Other CPUs' kernel sets round
+    # differently (../shared/tools/cpu-matrix: no-SIMD measured max |Δscore| 4.6e-4, the size of one isotonic step):
+    # there scores must agree within 2e-3.
     assert r["max_score_diff"] < 2e-3 and r["max_cond_prob_diff"] < 2e-3
-    assert r["max_metric_diff"] < (1e-6 if exact else 0.01), (r["worst_metric"], r["max_metric_diff"])
+    shipped = pd.read_csv(DEMO / "eval" / "predictions_dermamnist_test.csv")
+    assert len(shipped) == 2005 == metrics["sets"]["dermamnist_test"]["overall"]["n"]
+    reported, recomputed = _recompute(metrics, "dermamnist_test", shipped, metrics["operating_points"],
+                                      metrics["default_operating_point"])
+    assert len(reported) >= 20
+    assert reported == pytest.approx(recomputed, abs=1e-9, nan_ok=True)
+
+
+def _recompute(metrics: dict, name: str, shipped: pd.DataFrame, ops: dict, default_op: str,
+               **kw: object) -> tuple[dict, dict]:
+    """(reported, recomputed) flattened metrics of one set: recomputed from its shipped predictions table with the
+    recorded bootstrap settings; their keys must match."""
+    cfg = {"seed": metrics["bootstrap"]["seed"], "evaluate": {"n_boot": metrics["bootstrap"]["n_boot"],
+           "ci": metrics["bootstrap"]["ci"], "ece_bins": metrics["ece_bins"]}}
+    res = evaluate_predictions(shipped, cfg, operating_points=ops, default_op=default_op,
+                               trained_classes=metrics["trained_classes"], **kw)
+    reported, recomputed = _flatten(metrics["sets"][name]), _flatten(json.loads(json.dumps(res)))
+    assert set(reported) == set(recomputed)
+    return reported, recomputed
 
 
 def test_pad_ufes_20_predictions_and_metrics_reproduce(metrics: dict, shared_data: Path, pad_dir: Path) -> None:
@@ -61,14 +78,8 @@ def test_pad_ufes_20_predictions_and_metrics_reproduce(metrics: dict, shared_dat
     assert r["labels_equal"] and r["max_score_diff"] < 1e-5 and r["max_cond_prob_diff"] < 1e-5
     shipped = pd.read_csv(DEMO / "eval" / "predictions_pad_ufes_20.csv")
     assert len(shipped) == 249 and shipped["fitzpatrick"].between(1, 6).all() and set(shipped["split"]) == {"crossfit"}
-    cfg = {"seed": metrics["bootstrap"]["seed"], "evaluate": {"n_boot": metrics["bootstrap"]["n_boot"],
-           "ci": metrics["bootstrap"]["ci"], "ece_bins": metrics["ece_bins"]}}
     ops = metrics["set_operating_points"]["pad_ufes_20"]
-    res = evaluate_predictions(shipped, cfg, operating_points=ops, default_op=next(iter(ops)),
-                               trained_classes=metrics["trained_classes"], per_row_default=True)
-    reported = _flatten(metrics["sets"]["pad_ufes_20"])
-    recomputed = _flatten(json.loads(json.dumps(res)))
-    assert set(reported) == set(recomputed)
+    reported, recomputed = _recompute(metrics, "pad_ufes_20", shipped, ops, next(iter(ops)), per_row_default=True)
     assert reported == pytest.approx(recomputed, abs=1e-9, nan_ok=True)
     # judged out of fold: each photo at its fold's threshold, and the figure is the manifest's out-of-fold one
     assert metrics["per_row_thresholds"] == {"pad_ufes_20": "threshold_moderate"}
