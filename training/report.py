@@ -23,10 +23,9 @@ from skintag.model.card import (
     compared_runs_rule,
     model_type,
 )
-from training.config import load_config
+from training.config import load_config, resolve_path
 from training.rundir import RunDir
 from training.stages.evaluate import test_set_name
-from training.stages.heads import member_root
 
 #: Published DermaMNIST test results (Yang et al., MedMNIST v2, Sci. Data 10:41, 2023): (ACC, AUC).
 MEDMNIST_V2_DERMAMNIST: dict[str, tuple[float, float]] = {
@@ -93,7 +92,7 @@ def member_finetune_seconds(run: Path) -> dict[str, float]:
     choice = run / "heads" / "choice.json"
     members = (json.loads(choice.read_text()).get("members") or []) if choice.is_file() else []
     return {Path(m).name: sum(e["seconds"] for e in
-                              json.loads((member_root(m) / "finetune" / "history.json").read_text())["history"])
+                              json.loads((resolve_path(m) / "finetune" / "history.json").read_text())["history"])
             for m in members}
 
 

@@ -90,10 +90,10 @@ def randomized_backbone(backbone: Any, *, random_state: int = 0) -> Any:
     """
     import torch
 
-    from skintag.model.ensemble import is_ensemble, randomized_ensemble
+    from skintag.model.ensemble import EnsembleBackbone, is_ensemble
 
     if is_ensemble(backbone):
-        return randomized_ensemble(backbone, lambda m: randomized_backbone(m, random_state=random_state))
+        return EnsembleBackbone([randomized_backbone(m, random_state=random_state) for m in backbone.members])
 
     reference = next(iter(backbone.state_dict().values()))
     for s in range(random_state, random_state + 100):

@@ -413,11 +413,10 @@ class DomainDetector:
     @classmethod
     def load(cls, path: str | Path, thresholds: Mapping[str, float]) -> DomainDetector:
         from safetensors import safe_open
-        from safetensors.numpy import load_file
 
         try:
-            tensors = load_file(str(path))
             with safe_open(str(path), framework="numpy") as fh:
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open is not a mapping
                 meta = fh.metadata() or {}
             features = int(meta["features"]) if "features" in meta else None
         except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a bad file

@@ -118,7 +118,3 @@ def load_ensemble(folder: Path, load_member: Any) -> EnsembleBackbone:
             raise ModelBundleError(f"{folder / ENSEMBLE_FILE}: member {name!r} is not a plain folder name")
     return EnsembleBackbone([load_member(folder / name) for name in names])
 
-
-def randomized_ensemble(backbone: EnsembleBackbone, randomize: Any) -> EnsembleBackbone:
-    """The same ensemble with every member re-initialised by ``randomize(member)``."""
-    return EnsembleBackbone([randomize(m) for m in backbone.members])

@@ -117,7 +117,7 @@ def test_shap_and_sanity_on_an_ensemble(ensemble, photos):
     for a, b in zip(rnd.members, ensemble.backbone.members, strict=True):
         assert not torch.equal(next(iter(a.state_dict().values())), next(iter(b.state_dict().values())))
     res = attention_sanity(ensemble, photos[:3], kind="rollout")
-    assert len(res.correlations) == 3
+    assert len(res.correlations) == 3 and max(abs(c) for c in res.correlations) < 1.0  # a different map was compared
     shap = explain_shap(ensemble, photos[0], max_evals=40, output="raw")
     assert shap.values.shape[:2] == (ensemble.image_size, ensemble.image_size)
 

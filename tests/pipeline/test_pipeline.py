@@ -324,10 +324,19 @@ def test_an_ensemble_of_two_runs_is_trained_exported_and_reproduced(pipeline: di
     assert isinstance(bundle.binary_head, EnsembleHead) and bundle.embedding_size == 64
     assert [m["num_hidden_layers"] for m in bundle.manifest["backbone"]["config"]["members"]] == [3, 2]
     assert bundle.manifest["choices"]["backbones"] == ["this run", first.name]
-    # the ensemble's embeddings are this run's and the member's, side by side, as the heads were fitted on them
-    va = np.load(run.root / "finetune" / "embeddings_val.npy")
-    member = np.load(first / "finetune" / "embeddings_val.npy")
-    assert va.shape[1] == member.shape[1] == 32
+    # the bundle embeds as the heads were fitted: this run's and the member's stored embeddings side by side
+    from training.stages.evaluate import bundle_embed_paths
+    from training.stages.heads import load_variant
+
+    choice = json.loads((run.root / "heads" / "choice.json").read_text())
+    stored = load_variant(run, "finetune", "val", choice["tta"], stage="check", members=choice["members"])
+    assert stored.shape[1] == 64
+    paths = run.rows("val", stage="check")["image_path"].astype(str).tolist()[:8]
+    np.testing.assert_allclose(bundle_embed_paths(bundle, paths, 8), stored[:8], atol=1e-5)
+    # the detector was fitted on the whole embedding and on the lead tower; the card's choice is recorded with both
+    det = bundle.manifest["domain_detector"]["validation"]
+    assert set(det["alternatives"]) == {"whole embedding", "lead tower"} and det["reads"] in det["alternatives"]
+    assert bundle.detector.features == (32 if det["reads"] == "lead tower" else None)
     for name, r in reproduce(Path(cfg["export"]["out_dir"]), shared_data).items():
         assert r["labels_equal"] and r["max_score_diff"] < 1e-5, name
         assert r["max_metric_diff"] < 1e-6, (name, r["worst_metric"])

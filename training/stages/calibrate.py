@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.config import resolve_path
 from training.rundir import RunDir, read_json, write_json
 from training.stages.heads import embedding_source, load_shipped_heads, load_variant, member_widths, read_choice
 
@@ -51,7 +52,6 @@ def final_backbone(cfg: dict[str, Any], run: RunDir, *, stage: str) -> Any:
     from skintag.model.ensemble import EnsembleBackbone
     from training.common import initial_backbone
     from training.stages.finetune import best_backbone_dir
-    from training.stages.heads import member_root
 
     if not cfg["finetune"]["enabled"]:
         return initial_backbone(cfg)
@@ -59,17 +59,18 @@ def final_backbone(cfg: dict[str, Any], run: RunDir, *, stage: str) -> Any:
     members = read_choice(run, stage=stage).get("members") or []
     if not members:
         return own
-    others = [RunDir(member_root(m)) for m in members]
+    others = [RunDir(resolve_path(m)) for m in members]
     return EnsembleBackbone([own, *(load_backbone(r.require(best_backbone_dir(r), stage=stage, producer="finetune"))
                                     for r in others)]).eval()
 
 
-def domain_embeddings(cfg: dict[str, Any], run: RunDir, rows: pd.DataFrame, variant: str, *, stage: str) -> np.ndarray:
-    """Embeddings of an extra domain's images with the final backbone, in the chosen variant."""
+def domain_embeddings(cfg: dict[str, Any], run: RunDir, backbone: Any, rows: pd.DataFrame,
+                      variant: str) -> np.ndarray:
+    """Embeddings of an extra domain's images with the final backbone (:func:`final_backbone`), in the chosen
+    variant."""
     from training.common import make_preprocessing
     from training.stages.embed import embed_rows, tta_embeddings
 
-    backbone = final_backbone(cfg, run, stage=stage)
     pre = make_preprocessing(cfg, backbone)
     if variant == "dihedral8":
         return tta_embeddings(backbone, pre, rows["image_path"].astype(str).tolist(),
@@ -77,14 +78,14 @@ def domain_embeddings(cfg: dict[str, Any], run: RunDir, rows: pd.DataFrame, vari
     return embed_rows(cfg, run, backbone, pre, rows, desc="embed domain")
 
 
-def noise_embeddings(cfg: dict[str, Any], run: RunDir, variant: str, n: int, random_state: int) -> np.ndarray:
-    """Embeddings of ``n`` seeded uniform-noise RGB images (224 px) — the detector must refuse them."""
+def noise_embeddings(cfg: dict[str, Any], backbone: Any, variant: str, n: int, random_state: int) -> np.ndarray:
+    """Embeddings of ``n`` seeded uniform-noise RGB images (224 px) by the final backbone — the detector must refuse
+    them."""
     from PIL import Image
 
     from skintag.model.backbone import pooled_embedding
     from training.common import make_preprocessing
 
-    backbone = final_backbone(cfg, run, stage=STAGE)
     pre = make_preprocessing(cfg, backbone)
     rng = np.random.default_rng(random_state)
     imgs = [Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)) for _ in range(n)]
@@ -161,10 +162,11 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     members = choice.get("members") or []
     X_va = load_variant(run, source, "val", variant, stage=STAGE, members=members)
     X_tr = load_variant(run, source, "train", variant, stage=STAGE, members=members)
+    backbone = final_backbone(cfg, run, stage=STAGE)  # loaded once: the other domains' photos and the noise images
     data = {primary: (val_rows, X_va, cfg["calibrate"]["method"], list(cfg["data"]["datasets"]))}
     for name, datasets in dom["others"].items():
         rows = run.domain_rows(name, stage=STAGE)
-        emb = domain_embeddings(cfg, run, rows, variant, stage=STAGE)
+        emb = domain_embeddings(cfg, run, backbone, rows, variant)
         np.save(out / f"embeddings_domain_{name}.npy", emb)
         data[name] = (rows, emb, dom["methods"].get(name, cfg["calibrate"]["method"]), list(datasets))
 
@@ -200,7 +202,7 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
 
     # detector: on the whole embedding, or (an ensemble) on its lead tower's columns only, chosen on validation
     q = float(dom["detector_quantile"])
-    noise = noise_embeddings(cfg, run, variant, NOISE_IMAGES, seed)
+    noise = noise_embeddings(cfg, backbone, variant, NOISE_IMAGES, seed)
     options = {"whole embedding": None}
     if members:
         options["lead tower"] = member_widths(run, source, variant, members)[0]

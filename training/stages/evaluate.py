@@ -372,9 +372,9 @@ def sibling_run_dirs(cfg: dict[str, Any], paths: list[str], key: str, files: tup
     by its ``stages``) and run with this config except the training length and backbone size
     (:data:`COMPARED_RUN_FREE`); see :func:`compared_run_dirs`."""
     from skintag.errors import ConfigError
-    from skintag.settings import REPO_ROOT
+    from training.config import resolve_path
 
-    roots = [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in paths]
+    roots = [resolve_path(p) for p in paths]
     for root in roots:
         missing = [f for f in files if not (root / f).is_file()]
         if missing:
@@ -387,6 +387,17 @@ def sibling_run_dirs(cfg: dict[str, Any], paths: list[str], key: str, files: tup
             raise ConfigError(f"{key}: {root} differs from this config in {differ}, not only in the "
                               "training length or backbone size; only such runs compare")
     return roots
+
+
+def check_same_split(run: RunDir, roots: list[Path], key: str) -> None:
+    """Refuse (ConfigError naming ``key`` and the run) any of ``roots`` prepared on another split than ``run``."""
+    from skintag.errors import ConfigError
+    from training.rundir import read_json
+
+    split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]
+    for root in roots:
+        if read_json(root / "prepare" / "DONE.json")["split_sha256"] != split:
+            raise ConfigError(f"{key}: {root} used another split; only runs on the same split compare or join")
 
 
 def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
@@ -404,17 +415,13 @@ def compared_runs(cfg: dict[str, Any], run: RunDir) -> list[dict[str, Any]]:
         backbone size are chosen on validation, not by which run happens to be exported).
     """
     from skintag.errors import ConfigError
-    from training.rundir import read_json
 
     others = compared_run_dirs(cfg)
     if not others:
         return []
-    split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]
+    check_same_split(run, others, "export.compared_runs")
     rows = [{"run": "this bundle", **run_summary(run.root, this_run=True)}]
-    for root in others:
-        if read_json(root / "prepare" / "DONE.json")["split_sha256"] != split:
-            raise ConfigError(f"export.compared_runs: {root} used another split; only runs on the same split compare")
-        rows.append({"run": root.name, **run_summary(root)})
+    rows += [{"run": root.name, **run_summary(root)} for root in others]
     floor = float(cfg["export"].get("min_detector_recognition", 0.0))
     for r in rows:
         r["eligible"] = min(r["detector_recognised"].values()) >= floor

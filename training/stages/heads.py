@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.config import resolve_path
 from training.rundir import RunDir, write_json
 
 STAGE = "heads"
@@ -102,39 +103,26 @@ def load_variant(run: RunDir, source: str, split: str, variant: str, *, stage: s
                  members: Sequence[str | Path] = ()) -> np.ndarray:
     """A split's embeddings in one variant; with ``members`` (ensemble run directories), this run's and each member
     run's side by side, in that order (the embedding of the ensemble backbone)."""
-    suffix = "_tta" if variant == "dihedral8" else ""
-    parts = []
-    for r in (run, *(RunDir(member_root(m)) for m in members)):
-        parts.append(np.load(r.require(r.root / source / f"embeddings_{split}{suffix}.npy", stage=stage,
-                                       producer=source)))
+    parts = [np.load(_embedding_file(r, source, split, variant, stage=stage))
+             for r in (run, *(RunDir(resolve_path(m)) for m in members))]
     if len({len(p) for p in parts}) > 1:
         raise RuntimeError(f"ensemble members' {split} embeddings differ in length ({[len(p) for p in parts]}); "
                            "they must come from the same split")
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
-def member_root(path: str | Path) -> Path:
-    """An ensemble member's run directory (relative paths are relative to the repository)."""
-    from skintag.settings import REPO_ROOT
-
-    return Path(path) if Path(path).is_absolute() else REPO_ROOT / path
-
-
 def ensemble_members(cfg: dict[str, Any], run: RunDir) -> list[str]:
     """``heads.ensemble_runs``, checked: each a run of this config but the training length and backbone size
     (:func:`training.stages.evaluate.sibling_run_dirs`), fine-tuned on this run's split. Empty: no ensemble."""
     from skintag.errors import ConfigError
-    from training.rundir import read_json
+    from training.stages.evaluate import check_same_split
 
     members = [str(p) for p in cfg["heads"].get("ensemble_runs") or []]
     if not members:
         return []
     if not cfg["finetune"]["enabled"]:
         raise ConfigError("heads.ensemble_runs: an ensemble joins fine-tuned backbones; this config does not fine-tune")
-    split = read_json(run.root / "prepare" / "DONE.json")["split_sha256"]
-    for root in ensemble_run_dirs(cfg):
-        if read_json(root / "prepare" / "DONE.json")["split_sha256"] != split:
-            raise ConfigError(f"heads.ensemble_runs: {root} used another split; an ensemble's members share one")
+    check_same_split(run, ensemble_run_dirs(cfg), "heads.ensemble_runs")
     return members
 
 
@@ -170,7 +158,7 @@ def run_stage(cfg: dict[str, Any], run: RunDir) -> dict[str, Any]:
     es = int(cfg["heads"]["early_stopping_rounds"])
     results: list[dict[str, Any]] = []
     info: dict[str, Any] = {"embeddings": source}
-    fitted: dict[tuple[str, str], dict[str, Any]] = {}
+    fitted: dict[tuple[str, str, int], dict[str, Any]] = {}  # (family, variant, number of member runs) -> heads
 
     def one_head(family: str, kind: str) -> Any:
         if family == "xgboost":
@@ -260,20 +248,26 @@ def _teams(cfg: dict[str, Any], members: list[str]) -> list[list[str]]:
 
 
 def member_widths(run: RunDir, source: str, variant: str, members: Sequence[str]) -> list[int]:
-    """Embedding width of this run's backbone and of each member's, from their validation embeddings."""
-    return [int(load_variant(r, source, "val", variant, stage=STAGE).shape[1])
-            for r in (run, *(RunDir(member_root(m)) for m in members))]
+    """Embedding width of this run's backbone and of each member's, read from their validation embeddings' headers."""
+    return [int(np.load(_embedding_file(r, source, "val", variant, stage=STAGE), mmap_mode="r").shape[1])
+            for r in (run, *(RunDir(resolve_path(m)) for m in members))]
+
+
+def _embedding_file(run: RunDir, source: str, split: str, variant: str, *, stage: str) -> Path:
+    suffix = "_tta" if variant == "dihedral8" else ""
+    return run.require(run.root / source / f"embeddings_{split}{suffix}.npy", stage=stage, producer=source)
 
 
 def read_choice(run: RunDir, *, stage: str) -> dict[str, Any]:
-    """The head family and test-time augmentation chosen on validation by ``heads``."""
+    """The head family, test-time augmentation and ensemble members (``members``, empty for one backbone) chosen on
+    validation by ``heads``."""
     from training.rundir import read_json
 
     return read_json(run.require(run.root / STAGE / "choice.json", stage=stage, producer=STAGE))
 
 
 def load_shipped_heads(run: RunDir, *, stage: str) -> dict[str, Any]:
-    """The XGBoost heads that go into the bundle."""
+    """The heads that go into the bundle (of the chosen family; an ensemble's when the choice has members)."""
     from skintag.model.heads import load_head
 
     choice = read_choice(run, stage=stage)
